@@ -1,0 +1,31 @@
+-- Request helpers that policies and the REST layer use: JWT claims, the pre-request hook.
+
+create or replace function internal.jwt_claims() returns jsonb
+language sql stable parallel safe
+set search_path = ''
+as $$
+  select coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::jsonb
+$$;
+comment on function internal.jwt_claims() is 'The JWT claims of the current request (request.jwt.claims), or {} outside a request.';
+
+create or replace function internal.jwt_sub() returns text
+language sql stable parallel safe
+set search_path = ''
+as $$
+  select internal.jwt_claims() ->> 'sub'
+$$;
+comment on function internal.jwt_sub() is 'The subject (sub claim) of the current request, or null.';
+
+create or replace function internal.pre_request() returns void
+language plpgsql stable
+set search_path = ''
+as $$
+begin
+  -- PGRST_DB_PRE_REQUEST. A no-op until service keys (internal.api_keys) arrive.
+  return;
+end
+$$;
+comment on function internal.pre_request() is 'Runs before every REST request (PGRST_DB_PRE_REQUEST), as the request role.';
+
+grant execute on function internal.jwt_claims(), internal.jwt_sub() to anon, customer, operator, service, worker;
+grant execute on function internal.pre_request() to authenticator, anon, customer, operator, service;
