@@ -75,6 +75,16 @@ export const knownVariables = [
   'WORKER_CONCURRENCY',
   'WORKER_POLL_INTERVAL_MS',
   'FLOWS_TOKEN_TTL',
+  'FLOWS_EMOP_MIN_GAP_MS',
+  'FLOWS_EMOP_CONNECT_TIMEOUT_MS',
+  'FLOWS_EMOP_READ_TIMEOUT_MS',
+  'FLOWS_EMOP_ATTEMPTS',
+  'FLOWS_EMOP_BACKOFF_MS',
+  'FLOWS_EMOP_MAX_BACKOFF_MS',
+  'FLOWS_METER_SYNC_CONCURRENCY',
+  'FLOWS_CLOCK_CORRECTION_THRESHOLD_SECONDS',
+  'FLOWS_BACKFILL_DAYS',
+  'FLOWS_DEV_TOKEN_KEY',
   'PGRST_BIN',
   // PostgREST's own variables (v13), read by `flows rest` exactly as postgrest reads them.
   'PGRST_DB_URI',
@@ -146,8 +156,21 @@ const rolesSchema = z.object({
 
 const workerSchema = z.object({
   WORKER_DATABASE_URL: z.preprocess(blankToUndefined, postgresUrl.optional()),
-  WORKER_CONCURRENCY: int(4, 1),
+  WORKER_CONCURRENCY: int(16, 1),
   WORKER_POLL_INTERVAL_MS: int(2000, 1),
+});
+
+const emopSchema = z.object({
+  FLOWS_EMOP_MIN_GAP_MS: int(2000, 0),
+  FLOWS_EMOP_CONNECT_TIMEOUT_MS: int(10_000, 1),
+  FLOWS_EMOP_READ_TIMEOUT_MS: int(10_000, 1),
+  FLOWS_EMOP_ATTEMPTS: int(5, 1),
+  FLOWS_EMOP_BACKOFF_MS: int(2000, 0),
+  FLOWS_EMOP_MAX_BACKOFF_MS: int(16_000, 0),
+  FLOWS_METER_SYNC_CONCURRENCY: int(15, 1),
+  FLOWS_CLOCK_CORRECTION_THRESHOLD_SECONDS: int(20, 1),
+  FLOWS_BACKFILL_DAYS: int(7, 1),
+  FLOWS_DEV_TOKEN_KEY: optionalString,
 });
 
 const tokenSchema = z.object({
@@ -217,6 +240,7 @@ const sections = {
   database: databaseSchema,
   roles: rolesSchema,
   worker: workerSchema,
+  emop: emopSchema,
   token: tokenSchema,
   rest: restSchema,
 } as const;
@@ -225,6 +249,7 @@ type EverySection = z.infer<typeof runtimeSchema> &
   z.infer<typeof databaseSchema> &
   z.infer<typeof rolesSchema> &
   z.infer<typeof workerSchema> &
+  z.infer<typeof emopSchema> &
   z.infer<typeof tokenSchema> &
   z.infer<typeof restSchema>;
 
@@ -256,6 +281,23 @@ export interface WorkerConfig {
   concurrency: number;
   pollIntervalMs: number;
 }
+/** Talking to meters (the client's timings) and the meter jobs' settings. */
+export interface EmopConfig {
+  minRequestGapMs: number;
+  connectTimeoutMs: number;
+  readTimeoutMs: number;
+  attempts: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  meterSyncConcurrency: number;
+  clockCorrectionThresholdSeconds: number;
+  backfillDays: number;
+  /** Whether top-ups may use the development token vendor: everywhere but production. */
+  devTokens: boolean;
+  /** Its key (FLOWS_DEV_TOKEN_KEY); unset = the vendor's built-in development key. */
+  devTokenKey: string | undefined;
+}
+
 export interface TokenConfig {
   jwtSecret: string;
   ttl: string;
@@ -308,6 +350,7 @@ export interface Config {
   database: DatabaseConfig;
   roles: RolesConfig;
   worker: WorkerConfig;
+  emop: EmopConfig;
   token: TokenConfig;
   rest: RestConfig;
 }
@@ -369,6 +412,9 @@ function ruleProblems(names: SectionName[], env: Env): string[] {
       }
     }
     parseTimeouts(env.FLOWS_STATEMENT_TIMEOUTS).problems.forEach((p) => problems.add(p));
+  }
+  if (names.includes('emop') && production && present(env.FLOWS_DEV_TOKEN_KEY)) {
+    problems.add('FLOWS_DEV_TOKEN_KEY: development tokens are never issued in production; unset it');
   }
   if (names.includes('worker') && production && !present(env.WORKER_DATABASE_URL)) {
     problems.add('WORKER_DATABASE_URL: required in production');
@@ -433,6 +479,21 @@ export function loadConfig<S extends SectionName>(
       url: v.WORKER_DATABASE_URL,
       concurrency: v.WORKER_CONCURRENCY,
       pollIntervalMs: v.WORKER_POLL_INTERVAL_MS,
+    };
+  }
+  if (names.includes('emop')) {
+    out.emop = {
+      minRequestGapMs: v.FLOWS_EMOP_MIN_GAP_MS,
+      connectTimeoutMs: v.FLOWS_EMOP_CONNECT_TIMEOUT_MS,
+      readTimeoutMs: v.FLOWS_EMOP_READ_TIMEOUT_MS,
+      attempts: v.FLOWS_EMOP_ATTEMPTS,
+      initialBackoffMs: v.FLOWS_EMOP_BACKOFF_MS,
+      maxBackoffMs: v.FLOWS_EMOP_MAX_BACKOFF_MS,
+      meterSyncConcurrency: v.FLOWS_METER_SYNC_CONCURRENCY,
+      clockCorrectionThresholdSeconds: v.FLOWS_CLOCK_CORRECTION_THRESHOLD_SECONDS,
+      backfillDays: v.FLOWS_BACKFILL_DAYS,
+      devTokens: flowsEnv !== 'production',
+      devTokenKey: v.FLOWS_DEV_TOKEN_KEY,
     };
   }
   if (names.includes('token')) {

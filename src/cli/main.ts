@@ -9,7 +9,11 @@ import { migrate } from '../db/migrate.ts';
 import { setup } from '../db/roles.ts';
 import { loginUrl, openDatabase } from '../db/server.ts';
 import { createLogger } from '../log.ts';
+import { register as registerEmop } from './emop.ts';
+import { register as registerSimulator } from './simulator.ts';
 import { runDev } from '../stack/dev.ts';
+import { seedDemo } from '../seed/demo.ts';
+import { progressBar } from '../seed/progress.ts';
 import { startRestLayer } from '../stack/rest-layer.ts';
 import { startWorker } from '../worker/run.ts';
 import { exitOnSignals, onShutdown } from '../shutdown.ts';
@@ -103,6 +107,31 @@ db.command('psql')
   });
 
 program
+  .command('seed')
+  .description('load data sets')
+  .command('demo')
+  .description('create the demo data set (ESCOs WLCE and HMCE, ~60 homes, tariffs, half-hourly data)')
+  .option('--days <n>', 'days of half-hourly data', '90')
+  .option('--seed <s>', 'random seed (the same seed makes the same data)', '1')
+  .action(async (options: { days: string; seed: string }) => {
+    const days = parsePositiveInt('--days', options.days);
+    const seed = parsePositiveInt('--seed', options.seed);
+    const summary = await withDatabaseHandle((url) =>
+      withClient(url, (client) =>
+        seedDemo(client, {
+          days,
+          seed,
+          onProgress: (done, total) => process.stderr.write(`\rhalf-hourly data: ${progressBar(done, total)}`),
+        }),
+      ),
+    );
+    process.stderr.write('\n');
+    process.stdout.write(
+      `demo data: ${summary.escos} ESCOs, ${summary.properties} properties, ${summary.meters} meters, ${summary.registers} registers, ${summary.customers} customers, ${summary.intervalRows} half-hourly rows\n`,
+    );
+  });
+
+program
   .command('token')
   .description('mint a development JWT signed with PGRST_JWT_SECRET')
   .requiredOption('--role <role>', 'database role: anon, customer, operator or service')
@@ -151,6 +180,15 @@ program
     const worker = await startWorker(url, config.worker, log);
     onShutdown('worker', () => worker.stop());
   });
+
+registerEmop(program);
+registerSimulator(program);
+
+function parsePositiveInt(option: string, value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1)
+    throw new Error(`${option}: '${value}' is not a positive whole number`);
+  return Number(value);
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -1,6 +1,6 @@
 // The EMOP client: the operations of the `emop` CLI over one-request-per-connection TCP, each run with the
 // meter held exclusively (in-process queue, then the injectable cross-process lock) and requests spaced.
-import type { Logger } from '../log.ts';
+import type { EmopLogger as Logger } from './log.ts';
 import type { Address } from './frame.ts';
 import { EmopValueError } from './errors.ts';
 import { inProcessOnly, processMeterQueue, RequestSpacing, type MeterLock } from './meter-queue.ts';

@@ -1,6 +1,6 @@
 // Requests to one meter while its queue slot (and lock) is held: framing, retries with backoff, the gap
 // between requests, NAK and response checks, and the meter's clock zone.
-import type { Logger } from '../log.ts';
+import type { EmopLogger as Logger } from './log.ts';
 import { delay } from './abort.ts';
 import { decodeDataField, encodeDataField, formatOid, type DataField, type ProfileLogFormat } from './data-field.ts';
 import { EmopNakError, EmopUnexpectedResponseError } from './errors.ts';

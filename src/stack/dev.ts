@@ -1,16 +1,24 @@
-// `flows dev` (= `npm start`): database → setup → migrate → REST layer → worker → banner.
+// `flows dev` (= `npm start`): database → setup → migrate → REST layer → worker → banner, then (in the
+// background) demo data on an empty database and a simulated meter fleet.
 // Ctrl-C (SIGINT) or SIGTERM stops everything this process started, newest first.
+import pg from 'pg';
 import { loadConfig, processEnv } from '../config.ts';
 import { mintToken } from '../auth/token.ts';
 import { withClient } from '../db/client.ts';
 import { migrate } from '../db/migrate.ts';
 import { setup } from '../db/roles.ts';
 import { loginUrl, openDatabase } from '../db/server.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { startRegistryFleet } from '../emop/simulator/fleet.ts';
+import { seedDemo } from '../seed/demo.ts';
+import { progressBar } from '../seed/progress.ts';
 import { exitOnSignals, onShutdown, shutdown } from '../shutdown.ts';
 import { startWorker } from '../worker/run.ts';
 import { devRestEnv } from './rest-settings.ts';
 import { startRestLayer } from './rest-layer.ts';
+
+/** Days of half-hourly data `npm start` seeds into an empty database. */
+const demoDays = 90;
 
 export async function runDev(): Promise<void> {
   const env = processEnv();
@@ -35,12 +43,56 @@ export async function runDev(): Promise<void> {
       void shutdown(log, 'worker crashed').then(() => process.exit(1));
     });
 
-    const token = await mintToken(config.token.jwtSecret, { role: 'operator', sub: 'dev-operator', ttl: '12h' });
+    seedAndSimulate(db.adminUrl, log);
+
+    // The demo data's administrator, a member of both demo ESCOs.
+    const token = await mintToken(config.token.jwtSecret, { role: 'operator', sub: 'flows-admin', ttl: '12h' });
     printBanner({ restUrl: rest?.url, restKind: rest?.kind, embedded: db.embedded, token, seconds: process.uptime() });
   } catch (error) {
     await shutdown(log, 'start-up failed');
     throw error;
   }
+}
+
+/**
+ * A database without ESCOs gets the demo data set, in the background so the banner comes first
+ * (progress is logged every tenth of the way). Then the meters of the registry at 127.0.0.1 come
+ * alive as a simulated fleet, and a first hourly sync is enqueued so the worker fills their shadows.
+ */
+function seedAndSimulate(adminUrl: string, log: Logger): void {
+  const client = new pg.Client({ connectionString: adminUrl });
+  const stop = onShutdown('demo-seed', () => client.end());
+  const work = (async () => {
+    await client.connect();
+    const { rowCount } = await client.query('select 1 from flows.escos limit 1');
+    if (!rowCount) {
+      log.info({ days: demoDays }, 'empty database: seeding the demo data set in the background');
+      let reported = 0;
+      const summary = await seedDemo(client, {
+        days: demoDays,
+        seed: 1,
+        onProgress: (done, total) => {
+          if (done === total || done - reported >= total / 10) {
+            reported = done;
+            log.info({ progress: progressBar(done, total) }, 'seeding demo data');
+          }
+        },
+      });
+      log.info(summary, 'demo data ready');
+    }
+    const fleet = await startRegistryFleet(client);
+    if (fleet) {
+      onShutdown('simulator', () => fleet.close());
+      log.info({ meters: fleet.meters.length }, 'simulated meters listening on 127.0.0.1');
+      await client.query(`select internal.enqueue('meters__sync_all', '{"frequency":"hourly"}', 'dev-first-sync')`);
+    }
+  })();
+  work
+    .catch((error: unknown) => log.error({ err: error }, 'demo data or simulated meters failed'))
+    .finally(() => {
+      stop();
+      void client.end();
+    });
 }
 
 interface Banner {
@@ -67,8 +119,8 @@ function printBanner(b: Banner): void {
   ];
   if (b.restUrl) {
     lines.push(
-      '  Try it (an operator token, valid 12 h):',
-      `  curl -H 'Authorization: Bearer ${b.token}' ${b.restUrl}/`,
+      '  Try it (the demo operator flows-admin, valid 12 h):',
+      `  curl -H 'Authorization: Bearer ${b.token}' '${b.restUrl}/accounts?select=account_number,billing_mode&limit=5'`,
       '',
     );
   }

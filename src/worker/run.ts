@@ -27,7 +27,8 @@ export function workerLogger(log: Logger): WorkerLogger {
 }
 
 export async function startWorker(url: string, config: WorkerConfig, log: Logger): Promise<RunningWorker> {
-  const pool = new pg.Pool({ connectionString: url, max: config.concurrency + 2 });
+  // A meter job briefly holds a second connection (its advisory lock), hence two per job.
+  const pool = new pg.Pool({ connectionString: url, max: 2 * config.concurrency + 2 });
   pool.on('error', (error) => log.error({ err: error }, 'worker pool error'));
   pool.on('connect', (client) => client.on('error', (error) => log.error({ err: error }, 'worker client error')));
   let runner: Runner;

@@ -13,8 +13,24 @@ export type Fault =
   | { kind: 'nak'; code: number }
   /** Carry out the request, send the first half of the answer, then close (a lost acknowledgement). */
   | { kind: 'truncate' }
+  /** Carry out the request, send the first half of the answer, then reset the connection (RST). */
+  | { kind: 'reset' }
   /** Answer with bytes that are not a frame. */
-  | { kind: 'garbage' };
+  | { kind: 'garbage' }
+  /** Acknowledge a write without storing it (reads are answered normally). */
+  | { kind: 'ignoreWrite' };
+
+export const FAULT_KINDS = [
+  'drop',
+  'silence',
+  'delay',
+  'badCrc',
+  'nak',
+  'truncate',
+  'reset',
+  'garbage',
+  'ignoreWrite',
+] as const;
 
 export interface FaultRule {
   fault: Fault;

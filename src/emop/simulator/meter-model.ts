@@ -34,7 +34,9 @@ import {
   type Money,
   type MeterTimeZone,
 } from '../units.ts';
+import { TokenRejectedError, type DevelopmentTokenVendor } from '../tokens.ts';
 import { cumulativeWh, seedFrom } from './consumption.ts';
+import type { FaultRule } from './faults.ts';
 
 export interface SimulatedTariff {
   standingCharge: Money;
@@ -76,16 +78,28 @@ export interface SimulatedMeterConfig {
   /** Initial active and future tariff. */
   tariff?: Partial<SimulatedTariff>;
   monetaryTransactionCount?: number;
+  /** Debt the meter recovers at the active tariff's debt recovery rate (per day, while in credit); default 0. */
+  debt?: Money;
+  /** Emergency credit switches on by itself when the balance runs out (else call activateEmergencyCredit); default true. */
+  autoEmergencyCredit?: boolean;
   /** Every answer is delayed by this much; default 0. */
   latencyMs?: number;
+  /** After each answer the meter refuses connections for this long (the real meters' "not ready"); default 0. */
+  busyAfterRequestMs?: number;
+  /** The meter refuses every connection (unreachable) until told otherwise; default false. */
+  refuseConnections?: boolean;
+  /** Faults injected at start. */
+  faults?: FaultRule[];
 }
 
 export interface MeterModelContext {
   now: () => number;
   /** The DST flag object's id, when one is configured (it is not public). */
   daylightSavingsFlagOid: number | undefined;
-  /** Credit for a token, or undefined to reject it. Default: every token is rejected. */
+  /** Credit for a token, or undefined to reject it. When absent, tokens are checked with `tokenVendor`. */
   redeemToken: ((serial: string, token: string) => Money | undefined) | undefined;
+  /** Decodes development tokens (each sequence number is accepted once per meter). */
+  tokenVendor: DevelopmentTokenVendor | undefined;
 }
 
 /** The meter refuses a request with this NAK code. */
@@ -152,7 +166,6 @@ const tariffPairs: [number, number][] = (() => {
   }
   return pairs.map(([f, a]) => [f.oid, a.oid]);
 })();
-const futureOids = new Set([...tariffPairs.map(([future]) => future), futureTariffObjects.activationTime.oid]);
 
 const VALID_STATUS = decodeProfileStatus(encodeProfileStatus({ valid: true }));
 
@@ -161,6 +174,11 @@ function alignUp(seconds: number): number {
 }
 
 const DAY_MS = 86_400_000;
+const HALF_HOUR_MS = PROFILE_INTERVAL_SECONDS * 1000;
+/** Charges are accumulated in money units × ms per day, so per-day rates × elapsed ms are exact. */
+const CHARGE_SCALE = BigInt(DAY_MS);
+/** Wh × (units per kWh) = units / 1000 → × CHARGE_SCALE / 1000. */
+const WH_TO_SCALE = CHARGE_SCALE / 1000n;
 const MONEY_RANGE = { min: -(2 ** 31), max: 2 ** 31 - 1 };
 
 export class MeterModel {
@@ -175,6 +193,14 @@ export class MeterModel {
   private transactionCount: number;
   private futureApplied = false;
   private readonly profileLogStartMs: number;
+  private readonly usedSequences = new Set<number>();
+  /** Physical time up to which charges have been deducted. */
+  private accountedMs: number;
+  /** Charges not yet deducted, in money units × CHARGE_SCALE. */
+  private pendingCharge = 0n;
+  private debtScaled: bigint;
+  private emergencyCreditActive = false;
+  private readonly autoEmergencyCredit: boolean;
 
   constructor(
     readonly config: SimulatedMeterConfig,
@@ -188,11 +214,49 @@ export class MeterModel {
     this.balanceUnits = moneyToUnits(config.balance ?? '20.00000', MONEY_RANGE);
     this.transactionCount = config.monetaryTransactionCount ?? 0;
     this.profileLogStartMs = config.profileLogStart?.getTime() ?? context.now() - 90 * DAY_MS;
+    this.accountedMs = context.now();
+    this.debtScaled = BigInt(moneyToUnits(config.debt ?? '0', MONEY_RANGE)) * CHARGE_SCALE;
+    this.autoEmergencyCredit = config.autoEmergencyCredit ?? true;
     this.defineObjects({ ...DEFAULT_TARIFF, ...config.tariff });
   }
 
+  /** The balance after every charge due by now. */
   get balance(): Money {
+    this.advance();
     return moneyFromUnits(this.balanceUnits);
+  }
+
+  /** Debt still to recover (whole units). */
+  get debt(): Money {
+    this.advance();
+    return moneyFromUnits(Number(this.debtScaled / CHARGE_SCALE));
+  }
+
+  /** Emergency credit being used: how far the balance is below zero while emergency credit is on. */
+  get emergencyCreditInUse(): Money {
+    this.advance();
+    return moneyFromUnits(this.emergencyCreditActive ? Math.max(0, -this.balanceUnits) : 0);
+  }
+
+  get transactions(): number {
+    return this.transactionCount;
+  }
+
+  /** Whether the supply is on: prepay meters cut it once the balance reaches the floor (0, or minus the emergency credit). */
+  get supplyOn(): boolean {
+    this.advance();
+    return this.isSupplyOn();
+  }
+
+  /** Switches emergency credit on when the balance is below the e-credit availability threshold. */
+  activateEmergencyCredit(): boolean {
+    this.advance();
+    const rates = this.activeRates();
+    if (this.emergencyCreditActive || rates.emergencyCredit <= 0 || this.balanceUnits >= rates.eCreditAvailability) {
+      return false;
+    }
+    this.emergencyCreditActive = true;
+    return true;
   }
 
   get timeZone(): MeterTimeZone {
@@ -206,7 +270,7 @@ export class MeterModel {
 
   /** Answers a request: a payload for reads and profile logs, empty for writes; MeterRejection for a NAK. */
   answer(request: DataField): Uint8Array {
-    this.activateDueTariff();
+    this.advance();
     if (request.format !== 'object') return this.profileLog(request.format, request.timestamp);
     const handler = this.handlers.get(request.oid);
     if (!handler) throw new MeterRejection(NAK.notRecognised);
@@ -245,7 +309,7 @@ export class MeterModel {
     );
     this.computed(objects.elementA, () => this.registers('A', this.context.now()));
     if (this.twinElement) this.computed(objects.elementB, () => this.registers('B', this.context.now()));
-    this.computed(objects.prepayBalance, () => this.balance);
+    this.computed(objects.prepayBalance, () => moneyFromUnits(this.balanceUnits));
     this.computed(objects.monetaryTransactionCount, () => this.transactionCount);
     this.handlers.set(objects.prepayTokenSend.oid, {
       read: () => {
@@ -305,7 +369,8 @@ export class MeterModel {
         ? (payload) => {
             object.decode(payload);
             bytes = payload;
-            if (futureOids.has(object.oid)) this.futureApplied = false;
+            // Writing the activation time (last of the sequence) arms the future set.
+            if (object.oid === futureTariffObjects.activationTime.oid) this.futureApplied = false;
           }
         : undefined,
     });
@@ -331,18 +396,111 @@ export class MeterModel {
   }
 
   private redeem(token: string): void {
-    const credit = this.usedTokens.has(token) ? undefined : this.context.redeemToken?.(this.serial, token);
+    let credit: Money | undefined;
+    if (this.context.redeemToken) {
+      credit = this.usedTokens.has(token) ? undefined : this.context.redeemToken(this.serial, token);
+    } else if (this.context.tokenVendor) {
+      try {
+        const content = this.context.tokenVendor.decode(this.serial, token);
+        if (!this.usedSequences.has(content.sequence)) {
+          this.usedSequences.add(content.sequence);
+          credit = content.amount;
+        }
+      } catch (error) {
+        if (!(error instanceof TokenRejectedError)) throw error;
+      }
+    }
     if (credit === undefined) throw new MeterRejection(NAK.refused);
     this.usedTokens.add(token);
     this.balanceUnits += moneyToUnits(credit, MONEY_RANGE);
-    this.transactionCount += 1;
+    if (this.balanceUnits > 0) this.emergencyCreditActive = false;
+    this.transactionCount = (this.transactionCount + 1) & 0xffff;
+  }
+
+  private isSupplyOn(): boolean {
+    if (!(this.config.prepayEnabled ?? true)) return true;
+    const floor = this.emergencyCreditActive ? -this.activeRates().emergencyCredit : 0;
+    return this.balanceUnits > floor;
+  }
+
+  /** The active tariff's charges, in money units. */
+  private activeRates() {
+    const units = (object: ObjectCodec<Money>) =>
+      moneyToUnits(object.decode(this.handlers.get(object.oid)!.read()), MONEY_RANGE);
+    const active = activeTariffObjects;
+    return {
+      unitRateA: units(active.priceBlockRate(8, 1)),
+      unitRateB: units(active.elementBTouRate(1)),
+      standingCharge: units(active.standingCharge),
+      debtRecoveryRate: units(active.debtRecoveryRate),
+      emergencyCredit: units(active.emergencyCredit),
+      eCreditAvailability: units(active.eCreditAvailability),
+    };
+  }
+
+  /** Physical time of the pending future tariff's activation, or undefined. */
+  private activationMs(): number | undefined {
+    if (this.futureApplied) return undefined;
+    const activation = futureTariffObjects.activationTime;
+    const at = activation.decode(this.handlers.get(activation.oid)!.read());
+    if (at === 0) return undefined;
+    return emopSecondsToInstant(at, this.timeZone).getTime() - this.clockOffsetMs;
+  }
+
+  /**
+   * Brings the meter up to now: deducts unit charges (per element, at the active rates, while the supply is on),
+   * the standing charge and debt recovery (while in credit) half-hour by half-hour, activating the future tariff
+   * when its time comes. Charges are exact: fractions of a unit are carried over, never rounded away.
+   */
+  private advance(): void {
+    const to = this.context.now();
+    const prepay = this.config.prepayEnabled ?? true;
+    while (this.accountedMs < to) {
+      const from = this.accountedMs;
+      const activation = this.activationMs();
+      if (activation !== undefined && activation <= from) {
+        this.activateDueTariff();
+        continue;
+      }
+      const nextSlot = (Math.floor(from / HALF_HOUR_MS) + 1) * HALF_HOUR_MS;
+      const until = Math.min(to, nextSlot, activation ?? Infinity);
+      if (prepay) {
+        const rates = this.activeRates();
+        const elapsed = BigInt(Math.round(until - from));
+        let charge = BigInt(rates.standingCharge) * elapsed;
+        if (this.isSupplyOn()) {
+          const used = (element: 'A' | 'B') =>
+            Math.max(0, this.registers(element, until).importActiveWh - this.registers(element, from).importActiveWh);
+          charge += BigInt(used('A') * rates.unitRateA) * WH_TO_SCALE;
+          if (this.twinElement) charge += BigInt(used('B') * rates.unitRateB) * WH_TO_SCALE;
+        }
+        if (this.balanceUnits > 0 && this.debtScaled > 0n) {
+          const recovered = BigInt(rates.debtRecoveryRate) * elapsed;
+          const taken = recovered < this.debtScaled ? recovered : this.debtScaled;
+          this.debtScaled -= taken;
+          charge += taken;
+        }
+        this.pendingCharge += charge;
+        const whole = this.pendingCharge / CHARGE_SCALE;
+        this.pendingCharge -= whole * CHARGE_SCALE;
+        this.balanceUnits -= Number(whole);
+        if (
+          this.balanceUnits <= 0 &&
+          !this.emergencyCreditActive &&
+          this.autoEmergencyCredit &&
+          rates.emergencyCredit > 0
+        ) {
+          this.emergencyCreditActive = true;
+        }
+      }
+      this.accountedMs = until;
+    }
+    const activation = this.activationMs();
+    if (activation !== undefined && activation <= this.accountedMs) this.activateDueTariff();
   }
 
   /** The future set becomes active once the meter's clock reaches its activation time (spec §6). */
   private activateDueTariff(): void {
-    const activation = futureTariffObjects.activationTime;
-    const at = activation.decode(this.handlers.get(activation.oid)!.read());
-    if (this.futureApplied || at === 0 || at > this.clockSeconds()) return;
     for (const [futureOid, activeOid] of tariffPairs) {
       const bytes = this.handlers.get(futureOid)!.read();
       const active = this.handlers.get(activeOid)!;

@@ -37,10 +37,16 @@ export class SimulatedMeter {
   private readonly faults = new FaultPlan();
   private readonly events = new EventEmitter();
   private readonly sockets = new Set<Socket>();
-  private readonly server: Server = createServer((socket) => this.serve(socket));
+  private server: Server | undefined;
   private inFlight = 0;
   private connections = 0;
   private listening: SimulatedMeterInfo | undefined;
+  private refusing = false;
+  private reopenTimer: NodeJS.Timeout | undefined;
+  private reopening: Promise<void> | undefined;
+  private closed = false;
+  /** Listening sockets closed while connections they accepted are still open. */
+  private readonly closing: Promise<void>[] = [];
 
   constructor(
     readonly model: MeterModel,
@@ -49,16 +55,55 @@ export class SimulatedMeter {
   ) {}
 
   async listen(host: string, port: number): Promise<SimulatedMeterInfo> {
-    this.server.listen(port, host);
-    await once(this.server, 'listening');
+    const server = await this.openServer(host, port);
     this.listening = {
       serial: this.model.serial,
       host,
-      port: (this.server.address() as AddressInfo).port,
+      port: (server.address() as AddressInfo).port,
       address: this.address,
       twinElement: this.model.twinElement,
     };
+    for (const rule of this.model.config.faults ?? []) this.injectFault(rule);
+    if (this.model.config.refuseConnections) await this.refuseConnections();
     return this.listening;
+  }
+
+  /**
+   * Stops accepting connections, so connecting is refused (ECONNREFUSED), for `ms` or until
+   * `acceptConnections()`. Connections already open are served.
+   */
+  async refuseConnections(ms?: number): Promise<void> {
+    clearTimeout(this.reopenTimer);
+    this.refusing = true;
+    const server = this.server;
+    this.server = undefined;
+    // Stops accepting at once; the callback waits for the connections already open, which are still served.
+    if (server?.listening) this.closing.push(new Promise<void>((resolve) => server.close(() => resolve())));
+    if (ms !== undefined) {
+      this.reopenTimer = setTimeout(() => {
+        this.reopening = this.acceptConnections().catch((error: unknown) => void this.events.emit('error', error));
+      }, ms);
+    }
+  }
+
+  /** Accepts connections again on the same port. */
+  async acceptConnections(): Promise<void> {
+    clearTimeout(this.reopenTimer);
+    this.refusing = false;
+    if (this.server || this.closed) return;
+    await this.openServer(this.info.host, this.info.port);
+  }
+
+  get refusingConnections(): boolean {
+    return this.refusing;
+  }
+
+  private async openServer(host: string, port: number): Promise<Server> {
+    const server = createServer((socket) => this.serve(socket));
+    this.server = server;
+    server.listen(port, host);
+    await once(server, 'listening');
+    return server;
   }
 
   get info(): SimulatedMeterInfo {
@@ -67,8 +112,14 @@ export class SimulatedMeter {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.reopenTimer);
+    await this.reopening;
     for (const socket of this.sockets) socket.destroy();
-    if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const server = this.server;
+    this.server = undefined;
+    if (server?.listening) this.closing.push(new Promise<void>((resolve) => server.close(() => resolve())));
+    await Promise.all(this.closing);
   }
 
   injectFault(rule: FaultRule | Fault): void {
@@ -135,7 +186,11 @@ export class SimulatedMeter {
       if (fault?.kind === 'badCrc') frame[frame.length - 1]! ^= 0xff;
       if (fault?.kind === 'garbage') socket.write(Buffer.from('not an EMOP frame'));
       else if (fault?.kind === 'truncate') socket.end(frame.subarray(0, frame.length >> 1));
+      else if (fault?.kind === 'reset')
+        socket.write(frame.subarray(0, frame.length >> 1), () => socket.resetAndDestroy());
       else socket.write(frame);
+      const busyMs = this.model.config.busyAfterRequestMs ?? 0;
+      if (busyMs > 0 && !this.closed) await this.refuseConnections(busyMs);
     } finally {
       this.inFlight--;
     }
@@ -147,6 +202,9 @@ export class SimulatedMeter {
     const { replyTo, request } = parsed;
     const header = encodeDataField({ ...request, payload: new Uint8Array() });
     if (fault?.kind === 'nak') return { replyTo, code: fault.code, data: header };
+    if (fault?.kind === 'ignoreWrite' && request.format === 'object' && request.access === 'write') {
+      return { replyTo, code: 0, data: header };
+    }
     try {
       return { replyTo, code: 0, data: encodeDataField({ ...request, payload: this.model.answer(request) }) };
     } catch (error) {

@@ -1,0 +1,132 @@
+// bench/ingest: one month of half-hourly data for N registers through the one ingest path
+// (src/db/ingest.ts → internal.ingest_staged_intervals), against the baseline measured in the same
+// run: a raw COPY of the same rows into an identical table without indexes, constraints or triggers.
+// Goal: at least half the raw COPY rate.
+//
+//   npm run bench -- ingest                      1,000 registers (1.44 M rows)
+//   npm run bench -- ingest --registers 10000    the full size (14.4 M rows)
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { from as copyFrom } from 'pg-copy-streams';
+import { loadConfig } from '../../src/config.ts';
+import { withClient, withTransaction } from '../../src/db/client.ts';
+import { ingestIntervals, type IntervalRow } from '../../src/db/ingest.ts';
+import { createMigratedDatabase, dropDatabases, openScratchServer } from '../../src/db/provision.ts';
+import { createLogger } from '../../src/log.ts';
+
+const { values } = parseArgs({
+  options: {
+    registers: { type: 'string', default: '1000' },
+    batch: { type: 'string', default: '48000' },
+  },
+});
+const registerCount = Number(values.registers);
+const days = 30; // one month: June 2026, one partition, no clock change
+const batchSize = Number(values.batch);
+const rowsPerRegister = days * 48;
+const totalRows = registerCount * rowsPerRegister;
+const monthStart = Date.UTC(2026, 5, 1);
+
+const config = loadConfig(['database', 'roles']);
+const log = createLogger(config.runtime, 'command');
+const server = await openScratchServer(config.database, log);
+const prefix = `flows_bench_${randomBytes(3).toString('hex')}`;
+
+try {
+  const url = await createMigratedDatabase(server.serverUrl, `${prefix}_ingest`, { roles: config.roles, log });
+  const registerIds = await createRegisters(url, registerCount);
+  process.stdout.write(`registers: ${registerCount}, rows: ${totalRows.toLocaleString('en-GB')} (${days} days)\n`);
+
+  const value = (r: number, slot: number) => `${(0.1 + ((r * 7 + slot * 13) % 900) / 1000).toFixed(3)}`;
+  const rowsOfRegisters = (from: number, to: number): IntervalRow[] => {
+    const rows: IntervalRow[] = [];
+    for (let r = from; r < to; r++) {
+      for (let slot = 0; slot < rowsPerRegister; slot++) {
+        rows.push({
+          registerId: registerIds[r]!,
+          timestamp: new Date(monthStart + slot * 1_800_000).toISOString(),
+          importKwh: value(r, slot),
+          exportKwh: null,
+          quality: 'actual',
+          source: 'bench',
+        });
+      }
+    }
+    return rows;
+  };
+  const registersPerBatch = Math.max(1, Math.floor(batchSize / rowsPerRegister));
+
+  // Baseline: raw COPY into an identical table (same columns, defaults and monthly partitions)
+  // without indexes, constraints or triggers.
+  const copySeconds = await withClient(url, async (client) => {
+    await client.query(`create table public.bench_raw_copy (like flows.register_interval_hh including defaults)
+                        partition by range ("timestamp")`);
+    await client.query(`create table public.bench_raw_copy_m partition of public.bench_raw_copy
+                        for values from ('2026-06-01') to ('2026-07-01')`);
+    const started = process.hrtime.bigint();
+    for (let r = 0; r < registerCount; r += registersPerBatch) {
+      const rows = rowsOfRegisters(r, Math.min(registerCount, r + registersPerBatch));
+      const text = rows
+        .map(
+          (row) =>
+            `${row.registerId}\t${String(row.timestamp)}\t${row.importKwh}\t\\N\tactual\tbench\t{}\t${new Date().toISOString()}\n`,
+        )
+        .join('');
+      await pipeline(Readable.from([text]), client.query(copyFrom('copy public.bench_raw_copy from stdin')));
+    }
+    return Number(process.hrtime.bigint() - started) / 1e9;
+  });
+
+  // The ingest path, batch by batch, each batch its own transaction (as the sync job does).
+  const ingestSeconds = await withClient(url, async (client) => {
+    const started = process.hrtime.bigint();
+    for (let r = 0; r < registerCount; r += registersPerBatch) {
+      const rows = rowsOfRegisters(r, Math.min(registerCount, r + registersPerBatch));
+      await withTransaction(client, (tx) => ingestIntervals(tx, rows, { batchSize }));
+    }
+    return Number(process.hrtime.bigint() - started) / 1e9;
+  });
+
+  const ingestRate = totalRows / ingestSeconds;
+  const copyRate = totalRows / copySeconds;
+  const ratio = ingestRate / copyRate;
+  const fmt = (n: number) => Math.round(n).toLocaleString('en-GB');
+  process.stdout.write(
+    [
+      `ingest path:          ${fmt(ingestRate)} rows/s (${ingestSeconds.toFixed(1)} s)`,
+      `baseline raw COPY:    ${fmt(copyRate)} rows/s (${copySeconds.toFixed(1)} s)`,
+      `ratio:                ${ratio.toFixed(2)} of raw COPY (goal ≥ 0.50) ${ratio >= 0.5 ? 'MET' : 'NOT MET'}`,
+      '',
+    ].join('\n'),
+  );
+} finally {
+  await dropDatabases(server.serverUrl, prefix);
+  await server.stop();
+}
+
+/** One ESCO, one site, meters with two registers each (element A and B) until `count` registers. */
+async function createRegisters(url: string, count: number): Promise<string[]> {
+  return withClient(url, async (client) => {
+    const esco = await client.query<{ id: string }>(
+      `insert into flows.escos (code, name, region) values ('BENCH', 'Bench ESCO', 'J') returning id`,
+    );
+    const escoId = esco.rows[0]!.id;
+    await client.query(
+      `insert into flows.meter_registry (esco, serial, ip_address, port)
+       select $1, 'BENCH' || lpad(g::text, 6, '0'), '127.0.0.1', 20000 + g from generate_series(1, $2) g`,
+      [escoId, Math.ceil(count / 2)],
+    );
+    const { rows } = await client.query<{ register_id: string }>(
+      `insert into flows.meter_registers (meter_id, esco, element, start_time)
+       select m.id, m.esco, e.element, '2026-01-01T00:00:00Z'
+         from flows.meter_registry m cross join (values ('A'), ('B')) e (element)
+        order by m.serial, e.element
+        limit $1
+       returning register_id`,
+      [count],
+    );
+    return rows.map((r) => r.register_id);
+  });
+}

@@ -1,0 +1,126 @@
+// Entry point: a PostgREST-compatible server from a RestConfig (pool as the authenticator, schema
+// cache with its reload listener, the HTTP server and the optional admin server).
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { RestConfig } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { Deps } from './context.ts';
+import { createAuthenticator } from './jwt.ts';
+import { closablePool } from './pool.ts';
+import { SchemaCacheHolder } from './schema-listener.ts';
+import { createRequestListener } from './server.ts';
+
+export interface Gateway {
+  url: string;
+  /** The admin server (`/live`, `/ready`), when PGRST_ADMIN_SERVER_PORT is set. */
+  adminUrl: string | undefined;
+  close(): Promise<void>;
+}
+
+/** PostgREST's special host values: `!4`/`*4` any IPv4, `!6`/`*6` any IPv6, `*` any. */
+function listenHost(host: string): string | undefined {
+  switch (host) {
+    case '!4':
+    case '*4':
+      return '0.0.0.0';
+    case '!6':
+    case '*6':
+      return '::';
+    case '*':
+      return undefined;
+    default:
+      return host;
+  }
+}
+
+function urlOf(server: Server): string {
+  const address = server.address() as AddressInfo;
+  const host = ['0.0.0.0', '::'].includes(address.address)
+    ? '127.0.0.1'
+    : address.family === 'IPv6'
+      ? `[${address.address}]`
+      : address.address;
+  return `http://${host}:${address.port}`;
+}
+
+function listen(server: Server, port: number, host: string | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+/** `/live` and `/ready` on the admin port. */
+function adminServer(holder: SchemaCacheHolder): Server {
+  return createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    let status = 404;
+    if (path === '/live') status = 200;
+    if (path === '/ready') {
+      try {
+        holder.current();
+        status = 200;
+      } catch {
+        status = 503;
+      }
+    }
+    res.statusCode = status;
+    res.end();
+  });
+}
+
+export async function startGateway(config: RestConfig, logger: Logger): Promise<Gateway> {
+  const { pool, end: endPool } = closablePool(
+    {
+      connectionString: config.dbUri,
+      max: config.dbPool,
+      connectionTimeoutMillis: config.dbPoolAcquisitionTimeoutSeconds * 1000,
+      idleTimeoutMillis: config.dbPoolMaxIdletimeSeconds * 1000,
+      maxLifetimeSeconds: config.dbPoolMaxLifetimeSeconds,
+      // The statements of a request are sent together (see transaction.ts).
+      pipeline: true,
+    },
+    (error) => logger.warn({ err: error }, 'database connection failed'),
+  );
+  const holder = new SchemaCacheHolder(config, pool, logger);
+  try {
+    await holder.start();
+  } catch (error) {
+    await endPool();
+    throw error;
+  }
+  const deps: Deps = { config, pool, cache: () => holder.current(), cacheSettled: () => holder.settled() };
+  const server = createServer(createRequestListener(deps, createAuthenticator(config), logger));
+  await listen(server, config.serverPort, listenHost(config.serverHost));
+  const admin = config.adminServerPort === undefined ? undefined : adminServer(holder);
+  if (admin) await listen(admin, config.adminServerPort!, listenHost(config.serverHost));
+  const url = urlOf(server);
+  // SIGUSR1 (schema) and SIGUSR2 (config) reload the cache, as they do for PostgREST.
+  const onSignal = () => {
+    holder.reload().catch((error: unknown) => logger.error({ err: error }, 'schema cache reload failed'));
+  };
+  process.on('SIGUSR1', onSignal);
+  process.on('SIGUSR2', onSignal);
+  logger.info({ url }, 'rest gateway listening');
+  return {
+    url,
+    adminUrl: admin ? urlOf(admin) : undefined,
+    async close() {
+      process.off('SIGUSR1', onSignal);
+      process.off('SIGUSR2', onSignal);
+      await Promise.all([closeServer(server), admin ? closeServer(admin) : undefined]);
+      await holder.stop();
+      await endPool();
+    },
+  };
+}

@@ -1,0 +1,193 @@
+// The HTTP front: routing (contract §4), CORS, JWT, profiles, Prefer, then the handler; every
+// failure becomes a PostgREST error body. One log line per request.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../log.ts';
+import { header, type Deps, type RequestContext } from './context.ts';
+import { ApiError, pgrstError } from './errors.ts';
+import { corsHeaders, preflightResponse, allowedMethods, optionsResponse } from './handlers/options.ts';
+import { handleRead } from './handlers/read.ts';
+import { handleRoot } from './handlers/root.ts';
+import { handleRpc } from './handlers/rpc.ts';
+import { handleWrite } from './handlers/write.ts';
+import type { Authenticator } from './jwt.ts';
+import { closest } from './plan/fuzzy.ts';
+import { routinesNamed, selectRoutine } from './plan/routine-plan.ts';
+import { parsePreferences } from './preferences.ts';
+import { errorResponse, send, type ApiResponse } from './response.ts';
+import type { SchemaCache, Table } from './schema-types.ts';
+import { qualifiedKey } from './schema-types.ts';
+
+type Route = { kind: 'root' } | { kind: 'relation'; name: string } | { kind: 'rpc'; name: string };
+
+const relationMethods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+const rpcMethods = ['GET', 'HEAD', 'POST', 'OPTIONS'];
+
+function route(path: string): Route {
+  const invalid = () => pgrstError('PGRST125', 'Invalid path specified in request URL');
+  const segments = path.split('/').slice(1);
+  let decoded: string[];
+  try {
+    decoded = segments.map(decodeURIComponent);
+  } catch {
+    throw invalid();
+  }
+  if (decoded.length === 1 && decoded[0] === '') return { kind: 'root' };
+  if (decoded.length === 1 && decoded[0] !== '') return { kind: 'relation', name: decoded[0]! };
+  if (decoded.length === 2 && decoded[0] === 'rpc' && decoded[1] !== '') return { kind: 'rpc', name: decoded[1]! };
+  throw invalid();
+}
+
+function checkMethod(r: Route, method: string): void {
+  if (r.kind === 'rpc' && !rpcMethods.includes(method)) {
+    throw pgrstError('PGRST101', `Cannot use the ${method} method on RPC`);
+  }
+  if (!relationMethods.includes(method) || (r.kind === 'root' && !['GET', 'HEAD', 'OPTIONS'].includes(method))) {
+    throw pgrstError('PGRST117', `Unsupported HTTP method: ${method}`);
+  }
+}
+
+/** The schema from Accept-Profile (reads) or Content-Profile (writes). */
+function selectSchema(
+  deps: Deps,
+  headers: [string, string][],
+  method: string,
+): { schema: string; profileUsed: boolean } {
+  const name = ['GET', 'HEAD', 'OPTIONS'].includes(method) ? 'accept-profile' : 'content-profile';
+  const requested = header({ headers }, name);
+  const schemas = deps.config.dbSchemas;
+  if (requested === undefined) return { schema: schemas[0] ?? 'public', profileUsed: false };
+  if (!schemas.includes(requested)) {
+    throw pgrstError(
+      'PGRST106',
+      `Invalid schema: ${requested}`,
+      null,
+      `Only the following schemas are exposed: ${schemas.join(', ')}`,
+    );
+  }
+  return { schema: requested, profileUsed: true };
+}
+
+export function findTable(cache: SchemaCache, schema: string, name: string): Table {
+  const table = cache.tables.get(qualifiedKey({ schema, name }));
+  if (table) return table;
+  const suggestion = closest(
+    name,
+    [...cache.tables.values()].filter((t) => t.schema === schema).map((t) => t.name),
+  );
+  throw pgrstError(
+    'PGRST205',
+    `Could not find the table '${schema}.${name}' in the schema cache`,
+    null,
+    suggestion === undefined ? null : `Perhaps you meant the table '${schema}.${suggestion}'`,
+  );
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Header pairs with lower-cased names, as received. */
+function headerPairs(req: IncomingMessage): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2)
+    pairs.push([req.rawHeaders[i]!.toLowerCase(), req.rawHeaders[i + 1]!]);
+  return pairs;
+}
+
+async function answer(
+  deps: Deps,
+  authenticator: Authenticator,
+  req: IncomingMessage,
+  headers: [string, string][],
+  roleOut: { role?: string },
+): Promise<ApiResponse> {
+  const method = req.method ?? 'GET';
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const r = route(url.pathname);
+  if (method === 'OPTIONS' && header({ headers }, 'access-control-request-method') !== undefined) {
+    return preflightResponse(
+      deps.config,
+      header({ headers }, 'origin'),
+      header({ headers }, 'access-control-request-headers'),
+    );
+  }
+  checkMethod(r, method);
+  const auth = await authenticator.authenticate(header({ headers }, 'authorization'));
+  roleOut.role = auth.role;
+  const { schema, profileUsed } = selectSchema(deps, headers, method);
+  await deps.cacheSettled();
+  const cache = deps.cache();
+  const preferences = parsePreferences(
+    headers.filter(([k]) => k === 'prefer').map(([, v]) => v),
+    (tz) => cache.timezones.has(tz),
+  );
+  const body = ['GET', 'HEAD', 'OPTIONS'].includes(method) ? Buffer.alloc(0) : await readBody(req);
+  const ctx: RequestContext = {
+    method,
+    path: url.pathname,
+    query: [...url.searchParams],
+    headers,
+    body,
+    auth,
+    schema,
+    profileUsed,
+    preferences,
+  };
+  switch (r.kind) {
+    case 'root':
+      return method === 'OPTIONS' ? optionsResponse(allowedMethods('root')) : handleRoot(deps, ctx);
+    case 'rpc': {
+      if (method !== 'OPTIONS') return handleRpc(deps, ctx, r.name);
+      const routines = routinesNamed(cache, schema, r.name);
+      if (routines.length === 0) selectRoutine(cache, schema, r.name, []);
+      return optionsResponse(allowedMethods({ routines }));
+    }
+    case 'relation': {
+      const table = findTable(cache, schema, r.name);
+      if (method === 'OPTIONS') return optionsResponse(allowedMethods({ table }));
+      if (method === 'GET' || method === 'HEAD') return handleRead(deps, ctx, table);
+      return handleWrite(deps, ctx, table);
+    }
+  }
+}
+
+export function createRequestListener(deps: Deps, authenticator: Authenticator, logger: Logger) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const started = process.hrtime.bigint();
+    const headers = headerPairs(req);
+    const roleOut: { role?: string } = {};
+    const finish = (response: ApiResponse) => {
+      const preflight = response.headers.some(([k]) => k === 'Access-Control-Allow-Origin');
+      const cors = preflight ? [] : corsHeaders(deps.config, header({ headers }, 'origin'));
+      const traceName = deps.config.serverTraceHeader?.toLowerCase();
+      const trace = traceName === undefined ? undefined : header({ headers }, traceName);
+      const extra: [string, string][] = [
+        ...cors,
+        ...(trace === undefined ? [] : [[deps.config.serverTraceHeader!, trace] as [string, string]]),
+      ];
+      send(res, { ...response, headers: [...response.headers, ...extra] }, req.method === 'HEAD');
+      // One line per request; never the query string or headers (tokens, personal data).
+      const level = response.status >= 500 ? 'error' : response.status >= 400 ? 'warn' : 'info';
+      logger[level](
+        {
+          method: req.method,
+          path: (req.url ?? '/').split('?')[0],
+          status: response.status,
+          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+          role: roleOut.role,
+        },
+        'request',
+      );
+    };
+    answer(deps, authenticator, req, headers, roleOut).then(finish, (error: unknown) => {
+      if (error instanceof ApiError) {
+        finish(errorResponse(error));
+        return;
+      }
+      logger.error({ err: error }, 'request failed');
+      finish(errorResponse(pgrstError('PGRST001', 'Database client error')));
+    });
+  };
+}
