@@ -177,25 +177,41 @@ comment on column flows.circuit_interval_monthly.days_with_data is 'Days of the 
 -- Completeness ------------------------------------------------------------------------------------------
 
 create view flows.register_interval_hh_completeness with (security_invoker = true) as
-select c.register_id, c.day,
-       (extract(epoch from ((c.day + 1)::timestamp at time zone 'Europe/London'
-                            - c.day::timestamp at time zone 'Europe/London')) / 1800)::integer as expected_half_hours,
-       c.present_half_hours,
-       (extract(epoch from ((c.day + 1)::timestamp at time zone 'Europe/London'
-                            - c.day::timestamp at time zone 'Europe/London')) / 1800)::integer
-         - c.present_half_hours as missing_half_hours,
-       c.estimated_half_hours,
-       c.flagged_half_hours
-  from (select i.register_id, (i."timestamp" at time zone 'Europe/London')::date as day,
-               count(*)::integer as present_half_hours,
-               (count(*) filter (where i.quality = 'estimated'))::integer as estimated_half_hours,
-               (count(*) filter (where cardinality(i.flags) > 0))::integer as flagged_half_hours
-          from flows.register_interval_hh i
-         group by i.register_id, (i."timestamp" at time zone 'Europe/London')::date) c;
+select r.register_id, d.day, x.expected_half_hours,
+       coalesce(p.present_half_hours, 0) as present_half_hours,
+       x.expected_half_hours - coalesce(p.present_half_hours, 0) as missing_half_hours,
+       coalesce(p.estimated_half_hours, 0) as estimated_half_hours,
+       coalesce(p.flagged_half_hours, 0) as flagged_half_hours
+  from flows.meter_registers r
+  -- every whole local day the register was in service up to yesterday, and any other day with data
+  cross join lateral (
+    select g::date as day
+      from generate_series((r.start_time at time zone 'Europe/London')::date + 1,
+                           (least(coalesce(r.end_time, now()), now()) at time zone 'Europe/London')::date - 1,
+                           interval '1 day') g
+    union
+    select distinct (i."timestamp" at time zone 'Europe/London')::date
+      from flows.register_interval_hh i
+     where i.register_id = r.register_id
+  ) d
+  cross join lateral (
+    select (extract(epoch from ((d.day + 1)::timestamp at time zone 'Europe/London'
+                               - d.day::timestamp at time zone 'Europe/London')) / 1800)::integer as expected_half_hours
+  ) x
+  left join lateral (
+    select count(*)::integer as present_half_hours,
+           (count(*) filter (where i.quality = 'estimated'))::integer as estimated_half_hours,
+           (count(*) filter (where cardinality(i.flags) > 0))::integer as flagged_half_hours
+      from flows.register_interval_hh i
+     where i.register_id = r.register_id
+       and i."timestamp" >= d.day::timestamp at time zone 'Europe/London'
+       and i."timestamp" < (d.day + 1)::timestamp at time zone 'Europe/London'
+  ) p on true;
 grant select on flows.register_interval_hh_completeness to customer, operator, service, worker, reporting;
 
 comment on view flows.register_interval_hh_completeness is $$Interval-data completeness per register and local (Europe/London) day: expected half-hours (46, 48 or 50) against those present.
-Lists days with at least one half-hour.$$;
+Lists every whole local day the register was in service up to yesterday (a day with no data at all shows
+as missing all its half-hours), and any other day that has data.$$;
 comment on column flows.register_interval_hh_completeness.register_id is 'The register.';
 comment on column flows.register_interval_hh_completeness.day is 'Local (Europe/London) date.';
 comment on column flows.register_interval_hh_completeness.expected_half_hours is 'Half-hours in the local day: 46 (clocks go forward), 48 or 50 (clocks go back).';
