@@ -53,15 +53,26 @@ as $$
 $$;
 comment on function internal.customer_account_ids() is 'Accounts of the customer making the request.';
 
-create or replace function internal.customer_meter_ids() returns uuid[]
+-- The meters at the properties the customer's accounts supply or supplied, with the supply dates.
+create or replace function internal.customer_meter_supplies()
+returns table (meter uuid, start_date date, end_date date)
 language sql stable security definer
 set search_path = ''
 as $$
-  select coalesce(array_agg(distinct shm.meter), '{}')
+  select shm.meter, s.start_date, s.end_date
     from public.account_supplies s
     join flows.properties_service_head psh on psh.property = s.property
     join flows.service_head_meter shm on shm.service_head = psh.service_head
    where s.account = any (internal.customer_account_ids())
+$$;
+comment on function internal.customer_meter_supplies() is
+  'For the customer making the request: each meter at a property their accounts supply or supplied, with the supply''s dates (end exclusive).';
+
+create or replace function internal.customer_meter_ids() returns uuid[]
+language sql stable security definer
+set search_path = ''
+as $$
+  select coalesce(array_agg(distinct m.meter), '{}') from internal.customer_meter_supplies() m
 $$;
 comment on function internal.customer_meter_ids() is
   'Meters at the properties the customer''s accounts supply or supplied.';
@@ -70,13 +81,10 @@ create or replace function internal.customer_current_meter_ids() returns uuid[]
 language sql stable security definer
 set search_path = ''
 as $$
-  select coalesce(array_agg(distinct shm.meter), '{}')
-    from public.account_supplies s
-    join flows.properties_service_head psh on psh.property = s.property
-    join flows.service_head_meter shm on shm.service_head = psh.service_head
-   where s.account = any (internal.customer_account_ids())
-     and s.start_date <= (now() at time zone 'Europe/London')::date
-     and (s.end_date is null or s.end_date > (now() at time zone 'Europe/London')::date)
+  select coalesce(array_agg(distinct m.meter), '{}')
+    from internal.customer_meter_supplies() m
+   where m.start_date <= (now() at time zone 'Europe/London')::date
+     and (m.end_date is null or m.end_date > (now() at time zone 'Europe/London')::date)
 $$;
 comment on function internal.customer_current_meter_ids() is
   'Meters at the properties the customer''s accounts supply today (Europe/London): a former occupant no longer sees the live state.';
@@ -105,8 +113,8 @@ comment on function internal.customer_register_windows() is
   'For the customer making the request: each register of their meters and the time their supply covered it.';
 
 revoke all on function internal.operator_escos(), internal.service_escos(), internal.my_customer_id(),
-  internal.customer_account_ids(), internal.customer_meter_ids(), internal.customer_current_meter_ids(),
-  internal.customer_register_windows() from public;
+  internal.customer_account_ids(), internal.customer_meter_supplies(), internal.customer_meter_ids(),
+  internal.customer_current_meter_ids(), internal.customer_register_windows() from public;
 grant execute on function internal.operator_escos() to operator;
 grant execute on function internal.service_escos() to service;
 grant execute on function internal.my_customer_id(), internal.customer_account_ids(), internal.customer_meter_ids(),
