@@ -33,7 +33,7 @@ export async function runDev(): Promise<void> {
     const restEnv = devRestEnv(env, loginUrl(db.adminUrl, config.roles, 'authenticator'), config.token.jwtSecret);
     const { rest: restConfig } = loadConfig(['rest'], restEnv);
     const rest = await startRestLayer(restConfig, restEnv, log);
-    if (rest) onShutdown('rest', () => rest.stop());
+    onShutdown('rest', () => rest.stop());
 
     const workerUrl = config.worker.url ?? loginUrl(db.adminUrl, config.roles, 'worker');
     const worker = await startWorker(workerUrl, config.worker, log);
@@ -47,7 +47,7 @@ export async function runDev(): Promise<void> {
 
     // The demo data's administrator, a member of both demo ESCOs.
     const token = await mintToken(config.token.jwtSecret, { role: 'operator', sub: 'flows-admin', ttl: '12h' });
-    printBanner({ restUrl: rest?.url, restKind: rest?.kind, embedded: db.embedded, token, seconds: process.uptime() });
+    printBanner({ restUrl: rest.url, restKind: rest.kind, embedded: db.embedded, token, seconds: process.uptime() });
   } catch (error) {
     await shutdown(log, 'start-up failed');
     throw error;
@@ -96,33 +96,27 @@ function seedAndSimulate(adminUrl: string, log: Logger): void {
 }
 
 interface Banner {
-  restUrl: string | undefined;
-  restKind: string | undefined;
+  restUrl: string;
+  restKind: 'postgrest' | 'gateway';
   embedded: boolean;
   token: string;
   seconds: number;
 }
 
 function printBanner(b: Banner): void {
-  const rest = b.restUrl
-    ? `  REST API   ${b.restUrl}   (${b.restKind === 'postgrest' ? 'PostgREST' : 'built-in PostgREST-compatible gateway'})`
-    : '  REST API   not running (see the log above)';
+  const kind = b.restKind === 'postgrest' ? 'PostgREST' : 'built-in PostgREST-compatible gateway';
   const lines = [
     '',
     `Flows is running (ready in ${b.seconds.toFixed(1)} s). Ctrl-C stops everything.`,
     '',
-    rest,
+    `  REST API   ${b.restUrl}   (${kind})`,
     `  Database   ${b.embedded ? 'embedded PostgreSQL 15 (data in .flows/)' : 'DATABASE_URL'}`,
     '  psql       npx flows db psql',
     '  Tokens     npx flows token --role operator --sub <operator auth subject>',
     '',
+    '  Try it (the demo operator flows-admin, valid 12 h):',
+    `  curl -H 'Authorization: Bearer ${b.token}' '${b.restUrl}/accounts?select=account_number,billing_mode&limit=5'`,
+    '',
   ];
-  if (b.restUrl) {
-    lines.push(
-      '  Try it (the demo operator flows-admin, valid 12 h):',
-      `  curl -H 'Authorization: Bearer ${b.token}' '${b.restUrl}/accounts?select=account_number,billing_mode&limit=5'`,
-      '',
-    );
-  }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -3,9 +3,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Env, RestConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
+import { startGateway } from '../rest/gateway.ts';
 
 export interface RunningRest {
   url: string;
@@ -26,19 +26,9 @@ function publicHost(host: string): string {
   return ['!4', '*4', '*', '0.0.0.0'].includes(host) ? '127.0.0.1' : ['!6', '*6', '::'].includes(host) ? '[::1]' : host;
 }
 
-export async function startRestLayer(config: RestConfig, env: Env, log: Logger): Promise<RunningRest | undefined> {
+export async function startRestLayer(config: RestConfig, env: Env, log: Logger): Promise<RunningRest> {
   const binary = findPostgrestBinary(config, env.PATH);
   if (binary !== undefined) return startPostgrest(binary, config, env, log);
-  const gatewayModule = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'rest', 'gateway.ts');
-  if (!existsSync(gatewayModule)) {
-    log.warn(
-      'no postgrest binary found (PGRST_BIN or PATH) and the built-in gateway is not available yet: no REST API',
-    );
-    return undefined;
-  }
-  const { startGateway } = (await import(gatewayModule)) as {
-    startGateway(c: RestConfig, l: Logger): Promise<{ url: string; close(): Promise<void> }>;
-  };
   const gateway = await startGateway(config, log.child({ component: 'rest' }));
   return { url: gateway.url, kind: 'gateway', stop: () => gateway.close() };
 }
