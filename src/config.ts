@@ -85,7 +85,20 @@ export const knownVariables = [
   'FLOWS_CLOCK_CORRECTION_THRESHOLD_SECONDS',
   'FLOWS_BACKFILL_DAYS',
   'FLOWS_DEV_TOKEN_KEY',
+  'SMTP_URL',
+  'NOTIFY_EMAIL_FROM',
+  'TWILIO_ACCOUNT_SID',
+  'TWILIO_AUTH_TOKEN',
+  'TWILIO_FROM',
+  'TWILIO_API_BASE_URL',
+  'NOTIFY_MAX_ATTEMPTS',
+  'NOTIFY_BACKOFF_MS',
+  'NOTIFY_MAX_BACKOFF_MS',
+  'NOTIFY_SEND_TIMEOUT_MS',
+  'NOTIFY_EMAIL_MIN_INTERVAL_MS',
+  'NOTIFY_SMS_MIN_INTERVAL_MS',
   'PGRST_BIN',
+  'FLOWS_REST_MAX_BODY_BYTES',
   // PostgREST's own variables (v13), read by `flows rest` exactly as postgrest reads them.
   'PGRST_DB_URI',
   'PGRST_DB_SCHEMAS',
@@ -173,6 +186,47 @@ const emopSchema = z.object({
   FLOWS_DEV_TOKEN_KEY: optionalString,
 });
 
+const notifySchema = z.object({
+  SMTP_URL: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .refine((v) => /^smtps?:\/\//.test(v), { error: 'expected an smtp:// or smtps:// URL' })
+      .optional(),
+  ),
+  NOTIFY_EMAIL_FROM: z.preprocess(blankToUndefined, z.string().default('Flows <no-reply@flows.invalid>')),
+  TWILIO_ACCOUNT_SID: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^AC[0-9a-fA-F]{32}$/, { error: 'expected AC followed by 32 hex digits' })
+      .optional(),
+  ),
+  TWILIO_AUTH_TOKEN: optionalString,
+  TWILIO_FROM: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^(\+[1-9][0-9]{6,14}|MG[0-9a-fA-F]{32}|[A-Za-z0-9 ]{1,11})$/, {
+        error: 'expected an E.164 number, a messaging service SID or an alphanumeric sender id',
+      })
+      .optional(),
+  ),
+  TWILIO_API_BASE_URL: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .refine((v) => /^https?:\/\//.test(v), { error: 'expected an http(s):// URL' })
+      .default('https://api.twilio.com'),
+  ),
+  NOTIFY_MAX_ATTEMPTS: int(8, 1),
+  NOTIFY_BACKOFF_MS: int(30_000, 0),
+  NOTIFY_MAX_BACKOFF_MS: int(3_600_000, 0),
+  NOTIFY_SEND_TIMEOUT_MS: int(30_000, 1),
+  NOTIFY_EMAIL_MIN_INTERVAL_MS: int(100, 0),
+  NOTIFY_SMS_MIN_INTERVAL_MS: int(1000, 0),
+});
+
 const tokenSchema = z.object({
   PGRST_JWT_SECRET: optionalString,
   FLOWS_TOKEN_TTL: z.preprocess(
@@ -186,6 +240,7 @@ const tokenSchema = z.object({
 
 const restSchema = z.object({
   PGRST_BIN: optionalString,
+  FLOWS_REST_MAX_BODY_BYTES: int(10 * 1024 * 1024, 1),
   PGRST_DB_URI: z.preprocess(blankToUndefined, z.string().default('postgresql://')),
   PGRST_DB_SCHEMAS: z.preprocess(blankToUndefined, z.string().default('public')),
   PGRST_DB_ANON_ROLE: optionalString,
@@ -241,6 +296,7 @@ const sections = {
   roles: rolesSchema,
   worker: workerSchema,
   emop: emopSchema,
+  notify: notifySchema,
   token: tokenSchema,
   rest: restSchema,
 } as const;
@@ -250,6 +306,7 @@ type EverySection = z.infer<typeof runtimeSchema> &
   z.infer<typeof rolesSchema> &
   z.infer<typeof workerSchema> &
   z.infer<typeof emopSchema> &
+  z.infer<typeof notifySchema> &
   z.infer<typeof tokenSchema> &
   z.infer<typeof restSchema>;
 
@@ -298,12 +355,32 @@ export interface EmopConfig {
   devTokenKey: string | undefined;
 }
 
+/** Notifications (docs/notifications.md): the SMTP and Twilio settings and the senders' timings. */
+export interface NotifyConfig {
+  /** SMTP_URL; unset outside production = email is marked suppressed ("channel not configured"). */
+  smtpUrl: string | undefined;
+  emailFrom: string;
+  /** Twilio credentials and sender; all three or none (outside production: SMS suppressed). */
+  twilio: { accountSid: string; authToken: string; from: string } | undefined;
+  twilioApiBaseUrl: string;
+  maxAttempts: number;
+  /** Backoff doubles from backoffMs per attempt, capped at maxBackoffMs. */
+  backoffMs: number;
+  maxBackoffMs: number;
+  sendTimeoutMs: number;
+  /** Per-provider rate limit: at least this long between two sends through the provider (all workers). */
+  emailMinIntervalMs: number;
+  smsMinIntervalMs: number;
+}
+
 export interface TokenConfig {
   jwtSecret: string;
   ttl: string;
 }
 export interface RestConfig {
   bin: string | undefined;
+  /** The built-in gateway answers 413 to a request body larger than this (PostgREST has no such limit). */
+  maxBodyBytes: number;
   dbUri: string;
   dbSchemas: string[];
   dbAnonRole: string | undefined;
@@ -351,6 +428,7 @@ export interface Config {
   roles: RolesConfig;
   worker: WorkerConfig;
   emop: EmopConfig;
+  notify: NotifyConfig;
   token: TokenConfig;
   rest: RestConfig;
 }
@@ -415,6 +493,22 @@ function ruleProblems(names: SectionName[], env: Env): string[] {
   }
   if (names.includes('emop') && production && present(env.FLOWS_DEV_TOKEN_KEY)) {
     problems.add('FLOWS_DEV_TOKEN_KEY: development tokens are never issued in production; unset it');
+  }
+  if (names.includes('notify')) {
+    if (production && !present(env.SMTP_URL)) {
+      problems.add('SMTP_URL: required in production (email notifications)');
+    }
+    const twilio = ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM'];
+    const set = twilio.filter((name) => present(env[name]));
+    if (production || set.length > 0) {
+      for (const name of twilio.filter((n) => !present(env[n]))) {
+        problems.add(
+          production
+            ? `${name}: required in production (SMS notifications)`
+            : `${name}: required with ${set.join(', ')} (SMS needs all three)`,
+        );
+      }
+    }
   }
   if (names.includes('worker') && production && !present(env.WORKER_DATABASE_URL)) {
     problems.add('WORKER_DATABASE_URL: required in production');
@@ -496,6 +590,23 @@ export function loadConfig<S extends SectionName>(
       devTokenKey: v.FLOWS_DEV_TOKEN_KEY,
     };
   }
+  if (names.includes('notify')) {
+    out.notify = {
+      smtpUrl: v.SMTP_URL,
+      emailFrom: v.NOTIFY_EMAIL_FROM,
+      twilio:
+        v.TWILIO_ACCOUNT_SID !== undefined && v.TWILIO_AUTH_TOKEN !== undefined && v.TWILIO_FROM !== undefined
+          ? { accountSid: v.TWILIO_ACCOUNT_SID, authToken: v.TWILIO_AUTH_TOKEN, from: v.TWILIO_FROM }
+          : undefined,
+      twilioApiBaseUrl: v.TWILIO_API_BASE_URL,
+      maxAttempts: v.NOTIFY_MAX_ATTEMPTS,
+      backoffMs: v.NOTIFY_BACKOFF_MS,
+      maxBackoffMs: v.NOTIFY_MAX_BACKOFF_MS,
+      sendTimeoutMs: v.NOTIFY_SEND_TIMEOUT_MS,
+      emailMinIntervalMs: v.NOTIFY_EMAIL_MIN_INTERVAL_MS,
+      smsMinIntervalMs: v.NOTIFY_SMS_MIN_INTERVAL_MS,
+    };
+  }
   if (names.includes('token')) {
     out.token = { jwtSecret: v.PGRST_JWT_SECRET ?? localJwtSecret(dataDir), ttl: v.FLOWS_TOKEN_TTL };
   }
@@ -508,6 +619,7 @@ export function loadConfig<S extends SectionName>(
     }
     out.rest = {
       bin: v.PGRST_BIN,
+      maxBodyBytes: v.FLOWS_REST_MAX_BODY_BYTES,
       dbUri: v.PGRST_DB_URI,
       dbSchemas: list(v.PGRST_DB_SCHEMAS),
       dbAnonRole: v.PGRST_DB_ANON_ROLE,

@@ -1,7 +1,10 @@
 // REST gateway throughput and latency against the floor: the same SQL sent with `pg` directly
 // from the same process. Flags: --seconds N (per phase, default 5), --clients N (default 16),
 // --db URL (a superuser URL of the server to use, default the local PostgreSQL), --only NAME
-// (one case: 'filtered read', 'embed', 'insert' or 'rpc').
+// (one case: 'filtered read', 'embed', 'insert' or 'rpc'). Each case is measured three times in
+// one run, interleaved: the gateway as configured by default (prepared statements), the gateway
+// with PGRST_DB_PREPARED_STATEMENTS=false, and the floor (named statements, as the gateway sends them).
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../src/config.ts';
@@ -29,22 +32,36 @@ interface Figures {
   p99: number;
 }
 
-/** `clients` loops doing `op` for `seconds`; latencies in ms. */
-async function measure(op: () => Promise<void>): Promise<Figures> {
-  const latencies: number[] = [];
-  const end = performance.now() + seconds * 1000;
+/** `clients` loops doing `op` for `ms`, latencies (ms) appended to `into`. */
+async function run(op: () => Promise<void>, ms: number, into: number[]): Promise<void> {
+  const end = performance.now() + ms;
   await Promise.all(
     Array.from({ length: clients }, async () => {
       while (performance.now() < end) {
         const start = performance.now();
         await op();
-        latencies.push(performance.now() - start);
+        into.push(performance.now() - start);
       }
     }),
   );
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return { rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99) };
+}
+
+/**
+ * Each op for `seconds` in total, in interleaved slices of half a second, so that load from
+ * elsewhere on the machine weighs on every op alike.
+ */
+async function measure(ops: (() => Promise<void>)[]): Promise<Figures[]> {
+  const latencies = ops.map((): number[] => []);
+  const slices = Math.max(1, Math.round(seconds * 2));
+  for (const op of ops) await run(op, 500, []); // warm-up
+  for (let i = 0; i < slices; i++) {
+    for (const [k, op] of ops.entries()) await run(op, (seconds * 1000) / slices, latencies[k]!);
+  }
+  return latencies.map((l) => {
+    l.sort((a, b) => a - b);
+    const at = (q: number) => l[Math.min(l.length - 1, Math.floor(q * l.length))] ?? 0;
+    return { rps: l.length / seconds, p50: at(0.5), p99: at(0.99) };
+  });
 }
 
 const db = await createFixtureDatabase(
@@ -55,14 +72,18 @@ grant usage on sequence test.events_id_seq to "${roles.anon}";`,
   flags.db,
 );
 const logger = createLogger(loadConfig([], { FLOWS_ENV: 'test', LOG_LEVEL: 'silent' }).runtime);
-const gateway = await startGateway(
-  restConfig(db.authenticatorUrl, {
-    PGRST_DB_ANON_ROLE: db.roles.anon,
-    PGRST_DB_SCHEMAS: 'test',
-    PGRST_DB_POOL: String(clients),
-  }),
-  logger,
-);
+const startBenchGateway = (prepared: boolean) =>
+  startGateway(
+    restConfig(db.authenticatorUrl, {
+      PGRST_DB_ANON_ROLE: db.roles.anon,
+      PGRST_DB_SCHEMAS: 'test',
+      PGRST_DB_POOL: String(clients),
+      PGRST_DB_PREPARED_STATEMENTS: String(prepared),
+    }),
+    logger,
+  );
+const gateway = await startBenchGateway(true);
+const unprepared = await startBenchGateway(false);
 // Pipelined like the gateway's pool, so that the floor sends the same statements the same way.
 const { pool: direct, end: endDirect } = closablePool(
   { connectionString: db.url, max: clients, pipeline: true },
@@ -78,10 +99,10 @@ interface Init {
   body: string;
 }
 
-function call(path: string, init?: Init): Promise<void> {
+function call(path: string, init?: Init, base: string = gateway.url): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      `${gateway.url}${path}`,
+      `${base}${path}`,
       { agent, method: init?.method ?? 'GET', headers: init ? { 'Content-Type': 'application/json' } : {} },
       (res) => {
         res.resume();
@@ -98,36 +119,45 @@ function call(path: string, init?: Init): Promise<void> {
 }
 const postJson = (body: unknown): Init => ({ method: 'POST', body: JSON.stringify(body) });
 
+/** Named after the text's hash, as the gateway names its prepared statements. */
+const named = (text: string, values: unknown[]) => ({
+  name: `floor_${createHash('sha1').update(text).digest('base64url')}`,
+  text,
+  values,
+});
+
 /**
  * The floor: the statements the gateway sends for a request (BEGIN, the settings SELECT, the
- * main query, COMMIT), pipelined in one batch as the gateway sends them; what remains between
- * the two is the gateway's own cost (HTTP, JWT, parsing, planning).
+ * main query, COMMIT), pipelined in one batch and prepared as the gateway sends them; what
+ * remains between the two is the gateway's own cost (HTTP, JWT, parsing, planning).
  */
 async function floor(readOnly: boolean, path: string, main: string, values: unknown[]): Promise<void> {
   const client = await direct.connect();
   try {
     const begin = client.query(`BEGIN ISOLATION LEVEL READ COMMITTED ${readOnly ? 'READ ONLY' : 'READ WRITE'}`);
     const settings = client.query(
-      'SELECT set_config($1, $2, true), set_config($3, $4, true), set_config($5, $6, true), set_config($7, $8, true), ' +
-        'set_config($9, $10, true), set_config($11, $12, true), set_config($13, $14, true)',
-      [
-        'search_path',
-        '"test"',
-        'role',
-        db.roles.anon,
-        'request.jwt.claims',
-        JSON.stringify({ role: db.roles.anon }),
-        'request.method',
-        readOnly ? 'GET' : 'POST',
-        'request.path',
-        path,
-        'request.headers',
-        JSON.stringify({ host: 'localhost', connection: 'keep-alive' }),
-        'request.cookies',
-        '{}',
-      ],
+      named(
+        'SELECT set_config($1, $2, true), set_config($3, $4, true), set_config($5, $6, true), set_config($7, $8, true), ' +
+          'set_config($9, $10, true), set_config($11, $12, true), set_config($13, $14, true)',
+        [
+          'search_path',
+          '"test"',
+          'role',
+          db.roles.anon,
+          'request.jwt.claims',
+          JSON.stringify({ role: db.roles.anon }),
+          'request.method',
+          readOnly ? 'GET' : 'POST',
+          'request.path',
+          path,
+          'request.headers',
+          JSON.stringify({ host: 'localhost', connection: 'keep-alive' }),
+          'request.cookies',
+          '{}',
+        ],
+      ),
     );
-    const mainQuery = client.query(main, values);
+    const mainQuery = client.query(named(main, values));
     const commit = client.query('COMMIT');
     await Promise.all([begin, settings, mainQuery, commit]);
   } finally {
@@ -141,10 +171,10 @@ const wrap = (rows: string, source = '') =>
   `coalesce(json_agg(_postgrest_t), '[]')::text AS body, nullif(current_setting('response.headers', true), '') AS response_headers, ` +
   `nullif(current_setting('response.status', true), '') AS response_status FROM (${rows}) _postgrest_t`;
 
-const cases: { name: string; gateway: () => Promise<void>; floor: () => Promise<void> }[] = [
+const cases: { name: string; gateway: (base?: string) => Promise<void>; floor: () => Promise<void> }[] = [
   {
     name: 'filtered read',
-    gateway: () => call('/projects?client_id=eq.1&select=id,name'),
+    gateway: (base) => call('/projects?client_id=eq.1&select=id,name', undefined, base),
     floor: () =>
       floor(
         true,
@@ -157,7 +187,7 @@ const cases: { name: string; gateway: () => Promise<void>; floor: () => Promise<
   },
   {
     name: 'embed',
-    gateway: () => call('/clients?select=id,name,projects(id,name)&id=eq.1'),
+    gateway: (base) => call('/clients?select=id,name,projects(id,name)&id=eq.1', undefined, base),
     floor: () =>
       floor(
         true,
@@ -172,7 +202,7 @@ const cases: { name: string; gateway: () => Promise<void>; floor: () => Promise<
   },
   {
     name: 'insert',
-    gateway: () => call('/events', postJson({ payload: 'x' })),
+    gateway: (base) => call('/events', postJson({ payload: 'x' }), base),
     floor: () =>
       floor(
         false,
@@ -187,7 +217,7 @@ const cases: { name: string; gateway: () => Promise<void>; floor: () => Promise<
   },
   {
     name: 'rpc',
-    gateway: () => call('/rpc/add', postJson({ a: 1, b: 2 })),
+    gateway: (base) => call('/rpc/add', postJson({ a: 1, b: 2 }), base),
     floor: () =>
       floor(
         true,
@@ -209,19 +239,23 @@ process.stdout.write(
 );
 try {
   for (const c of cases.filter((k) => flags.only === undefined || k.name === flags.only)) {
-    await measure(c.gateway).catch((error: unknown) => {
+    await Promise.all([c.gateway(), c.gateway(unprepared.url), c.floor()]).catch((error: unknown) => {
       throw new Error(`${c.name}: ${String(error)}`);
     });
-    const g = await measure(c.gateway);
-    const f = await measure(c.floor);
+    const [g, u, f] = (await measure([() => c.gateway(), () => c.gateway(unprepared.url), c.floor])) as [
+      Figures,
+      Figures,
+      Figures,
+    ];
     process.stdout.write(
-      `${c.name.padEnd(14)} gateway ${fmt(g)}\n${''.padEnd(14)} floor   ${fmt(f)}\n` +
+      `${c.name.padEnd(14)} gateway ${fmt(g)}\n${''.padEnd(14)} unprep. ${fmt(u)}\n${''.padEnd(14)} floor   ${fmt(f)}\n` +
         `${''.padEnd(14)} ratio   throughput ${((g.rps / f.rps) * 100).toFixed(0)} %  p50 ${(g.p50 / f.p50).toFixed(2)}×\n`,
     );
   }
 } finally {
   agent.destroy();
   await gateway.close();
+  await unprepared.close();
   await endDirect();
   await db.drop();
 }

@@ -62,7 +62,11 @@ function decimal(value: string | number, row: number, column: string): string {
   return text;
 }
 
+/** An ISO 8601 timestamp with an explicit zone, which PostgreSQL reads exactly as JavaScript would. */
+const isoWithZone = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$/;
+
 function timestamp(value: Date | string, row: number): string {
+  if (typeof value === 'string' && isoWithZone.test(value)) return value;
   const date = value instanceof Date ? value : new Date(value);
   if (Number.isNaN(date.getTime())) throw new IngestInputError(`row ${row}: timestamp is not a valid date`);
   return date.toISOString();

@@ -76,6 +76,7 @@ export async function execute(deps: Deps, ctx: RequestContext, plan: ExecutionPl
               return pageTotal === 1 ? plan.check?.(row) : singularError(pageTotal);
             }
           : plan.check,
+      prepared: deps.config.dbPreparedStatements,
     },
     ctx.auth.authenticated,
   );

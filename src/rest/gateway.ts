@@ -10,10 +10,24 @@ import { closablePool } from './pool.ts';
 import { SchemaCacheHolder } from './schema-listener.ts';
 import { createRequestListener } from './server.ts';
 
+/** Settings of the gateway that PostgREST has no `PGRST_*` variable for. */
+export interface GatewayOptions {
+  /** Largest request body accepted (413 above it); default {@link defaultMaxBodyBytes}. */
+  maxBodyBytes?: number;
+}
+
+/** 10 MiB: far above any Flows request, low enough that a runaway client cannot exhaust memory. */
+export const defaultMaxBodyBytes = 10 * 1024 * 1024;
+
 export interface Gateway {
   url: string;
   /** The admin server (`/live`, `/ready`), when PGRST_ADMIN_SERVER_PORT is set. */
   adminUrl: string | undefined;
+  /**
+   * Graceful shutdown: stops listening (new connections are refused), lets the requests in
+   * flight finish (their answers carry `Connection: close`), then closes the schema listener and
+   * the pool.
+   */
   close(): Promise<void>;
 }
 
@@ -79,7 +93,7 @@ function adminServer(holder: SchemaCacheHolder): Server {
   });
 }
 
-export async function startGateway(config: RestConfig, logger: Logger): Promise<Gateway> {
+export async function startGateway(config: RestConfig, logger: Logger, options: GatewayOptions = {}): Promise<Gateway> {
   const { pool, end: endPool } = closablePool(
     {
       connectionString: config.dbUri,
@@ -100,7 +114,13 @@ export async function startGateway(config: RestConfig, logger: Logger): Promise<
     throw error;
   }
   const deps: Deps = { config, pool, cache: () => holder.current(), cacheSettled: () => holder.settled() };
-  const server = createServer(createRequestListener(deps, createAuthenticator(config), logger));
+  let closing = false;
+  const server = createServer(
+    createRequestListener(deps, createAuthenticator(config), logger, {
+      maxBodyBytes: options.maxBodyBytes ?? defaultMaxBodyBytes,
+      closing: () => closing,
+    }),
+  );
   await listen(server, config.serverPort, listenHost(config.serverHost));
   const admin = config.adminServerPort === undefined ? undefined : adminServer(holder);
   if (admin) await listen(admin, config.adminServerPort!, listenHost(config.serverHost));
@@ -116,6 +136,7 @@ export async function startGateway(config: RestConfig, logger: Logger): Promise<
     url,
     adminUrl: admin ? urlOf(admin) : undefined,
     async close() {
+      closing = true;
       process.off('SIGUSR1', onSignal);
       process.off('SIGUSR2', onSignal);
       await Promise.all([closeServer(server), admin ? closeServer(admin) : undefined]);

@@ -82,9 +82,37 @@ export function findTable(cache: SchemaCache, schema: string, name: string): Tab
   );
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
+/** What the HTTP front needs beyond the request: the body limit and whether the gateway is closing. */
+export interface ListenerOptions {
+  /** Largest request body accepted, in bytes; larger ones get 413. */
+  maxBodyBytes: number;
+  /** True once close() has begun: answers then carry `Connection: close`. */
+  closing: () => boolean;
+}
+
+/** 413 with a PostgREST error body (PostgREST itself sets no limit; PGRST102 is its body-error code). */
+export function bodyTooLarge(limit: number): ApiError {
+  return new ApiError(
+    413,
+    'PGRST102',
+    'Request body too large',
+    `The request body exceeds the limit of ${limit} bytes`,
+    null,
+    [['Connection', 'close']],
+  );
+}
+
+/** The body, refused with 413 as soon as Content-Length or the bytes received exceed the limit. */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) throw bodyTooLarge(limit);
   const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw bodyTooLarge(limit);
+    chunks.push(chunk as Buffer);
+  }
   return Buffer.concat(chunks);
 }
 
@@ -102,6 +130,7 @@ async function answer(
   req: IncomingMessage,
   headers: [string, string][],
   roleOut: { role?: string },
+  maxBodyBytes: number,
 ): Promise<ApiResponse> {
   const method = req.method ?? 'GET';
   const url = new URL(req.url ?? '/', 'http://localhost');
@@ -123,7 +152,7 @@ async function answer(
     headers.filter(([k]) => k === 'prefer').map(([, v]) => v),
     (tz) => cache.timezones.has(tz),
   );
-  const body = ['GET', 'HEAD', 'OPTIONS'].includes(method) ? Buffer.alloc(0) : await readBody(req);
+  const body = ['GET', 'HEAD', 'OPTIONS'].includes(method) ? Buffer.alloc(0) : await readBody(req, maxBodyBytes);
   const ctx: RequestContext = {
     method,
     path: url.pathname,
@@ -153,7 +182,12 @@ async function answer(
   }
 }
 
-export function createRequestListener(deps: Deps, authenticator: Authenticator, logger: Logger) {
+export function createRequestListener(
+  deps: Deps,
+  authenticator: Authenticator,
+  logger: Logger,
+  options: ListenerOptions,
+) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const started = process.hrtime.bigint();
     const headers = headerPairs(req);
@@ -165,6 +199,10 @@ export function createRequestListener(deps: Deps, authenticator: Authenticator, 
       const trace = traceName === undefined ? undefined : header({ headers }, traceName);
       const extra: [string, string][] = [
         ...cors,
+        // Closing: finish this request, then let the connection go (keep-alive would hold close() up).
+        ...(options.closing() && !response.headers.some(([k]) => k === 'Connection')
+          ? [['Connection', 'close'] as [string, string]]
+          : []),
         ...(trace === undefined ? [] : [[deps.config.serverTraceHeader!, trace] as [string, string]]),
       ];
       send(res, { ...response, headers: [...response.headers, ...extra] }, req.method === 'HEAD');
@@ -181,7 +219,7 @@ export function createRequestListener(deps: Deps, authenticator: Authenticator, 
         'request',
       );
     };
-    answer(deps, authenticator, req, headers, roleOut).then(finish, (error: unknown) => {
+    answer(deps, authenticator, req, headers, roleOut, options.maxBodyBytes).then(finish, (error: unknown) => {
       if (error instanceof ApiError) {
         finish(errorResponse(error));
         return;

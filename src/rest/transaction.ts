@@ -1,5 +1,6 @@
 // The per-request transaction (contract §2.2–2.5): BEGIN with isolation and access mode, one
 // settings SELECT, the pre-request function, the main query, checks, then COMMIT or ROLLBACK.
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { quoteIdent } from '../db/client.ts';
 import { ApiError, fromDatabaseError, isDatabaseError, pgrstError } from './errors.ts';
@@ -29,6 +30,8 @@ export interface TransactionPlan {
    * there are none, which lets the transaction end in the same batch as the main query.
    */
   check: ((row: MainRow) => ApiError | undefined) | undefined;
+  /** Send the settings and main statements as named prepared statements (db-prepared-statements). */
+  prepared: boolean;
 }
 
 export interface TransactionResult {
@@ -51,6 +54,30 @@ function settingsStatement(settings: [string, string][]): Statement {
     return `set_config($${values.length - 1}, $${values.length}, true)`;
   });
   return { text: `SELECT ${calls.join(', ')}`, values };
+}
+
+/** Named statements one connection keeps at most; later new texts go unnamed (planned per request). */
+export const maxPreparedPerConnection = 256;
+const preparedNames = new WeakMap<pg.ClientBase, Set<string>>();
+
+/**
+ * The statement as a query config: named after a hash of its text when prepared statements are on,
+ * so that a connection parses and plans it once (as PostgREST's prepared statements do), values
+ * still bound per request. A connection holds at most {@link maxPreparedPerConnection} of them.
+ */
+function queryConfig(client: pg.ClientBase, statement: Statement, prepared: boolean): pg.QueryConfig {
+  if (!prepared) return statement;
+  const name = `pgrst_${createHash('sha1').update(statement.text).digest('base64url')}`;
+  let names = preparedNames.get(client);
+  if (names === undefined) {
+    names = new Set();
+    preparedNames.set(client, names);
+  }
+  if (!names.has(name)) {
+    if (names.size >= maxPreparedPerConnection) return statement;
+    names.add(name);
+  }
+  return { name, text: statement.text, values: statement.values };
 }
 
 /** Maps failures to acquire or use a connection (no SQLSTATE) to PGRST000/003. */
@@ -101,11 +128,12 @@ export async function runTransaction(
         `BEGIN ISOLATION LEVEL ${plan.isolation.toUpperCase()} ${plan.readOnly ? 'READ ONLY' : 'READ WRITE'}`,
       ),
     ];
-    if (plan.settings.length > 0) steps.push(client.query(settingsStatement(plan.settings)));
+    if (plan.settings.length > 0)
+      steps.push(client.query(queryConfig(client, settingsStatement(plan.settings), plan.prepared)));
     if (plan.preRequest !== undefined) steps.push(client.query(`SELECT ${functionName(plan.preRequest)}()`));
     const planned =
       plan.plannedCount === undefined ? Promise.resolve(undefined) : plannedRows(client, plan.plannedCount);
-    const main = client.query<MainRow>(plan.main);
+    const main = client.query<MainRow>(queryConfig(client, plan.main, plan.prepared));
     const ending = endsInBatch ? end() : [];
     socket.uncork();
     const settled = await Promise.allSettled([...steps, planned, main, ...ending]);

@@ -29,7 +29,7 @@ function publicHost(host: string): string {
 export async function startRestLayer(config: RestConfig, env: Env, log: Logger): Promise<RunningRest> {
   const binary = findPostgrestBinary(config, env.PATH);
   if (binary !== undefined) return startPostgrest(binary, config, env, log);
-  const gateway = await startGateway(config, log.child({ component: 'rest' }));
+  const gateway = await startGateway(config, log.child({ component: 'rest' }), { maxBodyBytes: config.maxBodyBytes });
   return { url: gateway.url, kind: 'gateway', stop: () => gateway.close() };
 }
 

@@ -1,8 +1,10 @@
 // The Flows API through the gateway, as its clients see it: every exposed table and view read over
 // HTTP by each kind of actor with a real JWT reveals nothing the actor must not see (the fixtures'
 // markers), and bad tokens are refused. Runs on the shared harness (a clone of the migrated
-// template), with the same PGRST_* settings as `flows dev`.
+// template), with the same PGRST_* settings as `flows dev`. The last block makes a few of the same
+// calls through @supabase/postgrest-js, as the portal does.
 import { randomBytes } from 'node:crypto';
+import { PostgrestClient } from '@supabase/postgrest-js';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
@@ -103,5 +105,88 @@ describe('the Flows API over HTTP', () => {
     const res = await get('/meters', 'public', forged);
     expect(res.status).toBe(401);
     expect(((await res.json()) as { message: string }).message).toBe('JWT cryptographic operation failed');
+  });
+});
+
+describe('the Flows API through postgrest-js', () => {
+  async function clientFor(actor: Actor): Promise<PostgrestClient> {
+    const token = await tokenFor(actor);
+    return new PostgrestClient(gateway.url, {
+      headers: token === undefined ? {} : { Authorization: `Bearer ${token}` },
+    });
+  }
+  const operatorA: Actor = { kind: 'operator', esco: 'A' };
+  const serials = (esco: 'a' | 'b') => Object.values(fixtures[esco].meters).map((m) => m.serial);
+
+  it("lists an operator's meters with their ESCO embedded, in .schema('flows')", async () => {
+    const client = await clientFor(operatorA);
+    const { data, error } = await client
+      .schema('flows')
+      .from('meter_registry')
+      .select('serial, escos(code)')
+      .in('serial', [...serials('a'), ...serials('b')])
+      .order('serial');
+    expect(error).toBeNull();
+    expect(data).toEqual(
+      serials('a')
+        .sort()
+        .map((serial) => ({ serial, escos: { code: fixtures.a.code } })),
+    );
+  });
+
+  it('calls a flows RPC with the caller’s rights', async () => {
+    const client = await clientFor(operatorA);
+    const { data, error } = await client
+      .schema('flows')
+      .rpc('get_meters_for_cli', { esco_filter: null, feeder_filter: null })
+      .select('serial, esco');
+    expect(error).toBeNull();
+    const rows = data as { serial: string; esco: string }[];
+    expect(rows.every((r) => r.esco === fixtures.a.code)).toBe(true);
+    expect(rows.map((r) => r.serial)).toEqual(expect.arrayContaining(serials('a')));
+  });
+
+  it('updates only what RLS lets the operator reach', async () => {
+    const client = await clientFor(operatorA);
+    const own = fixtures.a.meters.m1;
+    const before = await client.schema('flows').from('meter_registry').select('name').eq('id', own.id).single();
+    expect(before.error).toBeNull();
+    const name = (before.data as { name: string | null }).name;
+    const updated = await client
+      .schema('flows')
+      .from('meter_registry')
+      .update({ name })
+      .eq('id', own.id)
+      .select('id, name')
+      .single();
+    expect(updated.error).toBeNull();
+    expect(updated.data).toEqual({ id: own.id, name });
+    const other = await client
+      .schema('flows')
+      .from('meter_registry')
+      .update({ name: 'hijacked' })
+      .eq('id', fixtures.b.meters.m1.id)
+      .select('id')
+      .maybeSingle();
+    expect(other).toMatchObject({ data: null, error: null });
+  });
+
+  it('counts a customer’s meters and shows anon only the public ESCO columns', async () => {
+    const customer: Actor = { kind: 'customer', customer: 'A1' };
+    const meters = await (await clientFor(customer)).from('meters').select('*', { count: 'exact' });
+    expect(meters.error).toBeNull();
+    expect(meters.count).toBe((meters.data as unknown[]).length);
+    expect(meters.count).toBeGreaterThan(0);
+    expect(findForbidden(fixtures, meters.data, customer)).toEqual([]);
+
+    const anon = await clientFor({ kind: 'anon' });
+    const escos = await anon.schema('flows').from('escos').select('code, name').order('code');
+    expect(escos.error).toBeNull();
+    expect((escos.data as { code: string }[]).map((e) => e.code)).toEqual(
+      expect.arrayContaining([fixtures.a.code, fixtures.b.code]),
+    );
+    const hidden = await anon.schema('flows').from('escos').select('id');
+    expect(hidden.status).toBe(401);
+    expect(hidden.error).toMatchObject({ code: '42501' });
   });
 });
