@@ -11,6 +11,10 @@ import { loginUrl, openDatabase } from '../db/server.ts';
 import { createLogger } from '../log.ts';
 import { register as registerEmop } from './emop.ts';
 import { register as registerSimulator } from './simulator.ts';
+import { register as registerNotify } from './notify.ts';
+import { register as registerBank } from './bank.ts';
+import { register as registerBilling } from './billing.ts';
+import { logNotifyChannels } from '../notify/tasks.ts';
 import { runDev } from '../stack/dev.ts';
 import { seedDemo } from '../seed/demo.ts';
 import { progressBar } from '../seed/progress.ts';
@@ -166,8 +170,9 @@ program
   .command('worker')
   .description('run the job worker (graphile-worker, tasks in jobs/)')
   .action(async () => {
-    const config = loadConfig(['worker']);
+    const config = loadConfig(['worker', 'notify']);
     const log = createLogger(config.runtime);
+    logNotifyChannels(config.notify, log);
     exitOnSignals(log, config.runtime.shutdownTimeoutMs);
     let url = config.worker.url;
     if (url === undefined) {
@@ -182,6 +187,9 @@ program
 
 registerEmop(program);
 registerSimulator(program);
+registerNotify(program);
+registerBank(program);
+registerBilling(program);
 
 function parsePositiveInt(option: string, value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1)

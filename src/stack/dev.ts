@@ -14,6 +14,7 @@ import { seedDemo } from '../seed/demo.ts';
 import { progressBar } from '../seed/progress.ts';
 import { exitOnSignals, onShutdown, shutdown } from '../shutdown.ts';
 import { startWorker } from '../worker/run.ts';
+import { logNotifyChannels } from '../notify/tasks.ts';
 import { devRestEnv } from './rest-settings.ts';
 import { startRestLayer } from './rest-layer.ts';
 
@@ -22,8 +23,9 @@ const demoDays = 90;
 
 export async function runDev(): Promise<void> {
   const env = processEnv();
-  const config = loadConfig(['database', 'roles', 'worker', 'token'], env);
+  const config = loadConfig(['database', 'roles', 'worker', 'token', 'notify'], env);
   const log = createLogger(config.runtime);
+  logNotifyChannels(config.notify, log);
   exitOnSignals(log, config.runtime.shutdownTimeoutMs);
   try {
     const db = await openDatabase(config.database, log, { owner: true });

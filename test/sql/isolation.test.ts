@@ -123,9 +123,30 @@ const matrix: Record<string, MatrixRow> = {
     reporting: 'S',
   },
   'public.customer_tariffs': { customer: 'S own', operator: 'SIUD esco', worker: 'S' },
+  // Billing (issue 6): documents are written only through the billing functions; customers see their issued ones.
+  'public.billing_settings': { operator: 'SU esco', worker: 'S' },
+  'public.community_solar_allocations': { operator: 'SIUD esco', worker: 'S' },
+  'public.billing_runs': { operator: 'S esco', worker: 'S' },
+  'public.invoices': { customer: 'S own', operator: 'S esco', worker: 'S' },
+  'public.invoice_lines': { customer: 'S own', operator: 'S esco', worker: 'S' },
+  'public.ledger_entries': { customer: 'S own', operator: 'S esco', worker: 'S' },
   // Not yet in docs/security.md (issue 5): a customer reads their accounts' top-ups, an operator requests them,
   // the worker delivers them.
   'public.topups': { customer: 'S own', operator: 'SI esco', worker: 'SU', reporting: 'S' },
+  // Payments (issue 7): statements and their lines are written only through the import and matching functions.
+  'public.esco_bank_accounts': { operator: 'SIUD esco', service: 'S esco', worker: 'S' },
+  'public.bank_statements': { operator: 'S esco', service: 'S esco', worker: 'S' },
+  'public.bank_transactions': { operator: 'S esco', service: 'S esco', worker: 'S' },
+  'public.payments': { customer: 'S own', operator: 'S esco', service: 'S esco', worker: 'S' },
+  'public.refunds': { customer: 'S own', operator: 'SI esco', worker: 'S' },
+  'public.payment_allocations': { customer: 'S own', operator: 'S esco', worker: 'S' },
+  'public.bank_review_queue': { view: true, operator: 'S esco' },
+  'public.aged_debt': { view: true, operator: 'S esco' },
+  // Notifications (issue 8): the outbox is written by events only (SECURITY DEFINER enqueue) and sent by the worker.
+  'public.notifications': { customer: 'S own', operator: 'S esco', worker: 'SU' },
+  // One preferences row per customer, created with the customer: updated, never inserted or deleted.
+  'public.notification_preferences': { customer: 'SU own', operator: 'SU esco', worker: 'S' },
+  'public.operator_alert_subscriptions': { operator: 'SIUD esco', worker: 'S' },
   // Views (not in docs/security.md's table).
   'public.meters': { view: true, customer: 'S own', operator: 'S esco' },
   'public.meter_readings': { view: true, customer: 'S own', operator: 'S esco' },
@@ -222,8 +243,93 @@ const insertBuilders: Record<string, (t: EscoFixture, f: Fixtures) => InsertCase
       standing_charge_gbp_day: 0.4,
     },
   }),
+  // The settings row of each ESCO exists already, and operators only update it.
+  'public.billing_settings': (t) => ({ row: { esco: t.id, legal_name: 'probe' }, control: false }),
+  'public.community_solar_allocations': (t) => ({
+    row: { esco: t.id, array_name: 'probe', capacity_kwp: 5, property: t.properties.p2, allocation_ratio: 0.1 },
+  }),
+  'public.billing_runs': (t) => ({ row: { esco: t.id, period_start: '2026-05-01' } }),
+  'public.invoices': (t) => ({
+    row: {
+      esco: t.id,
+      account: t.customers.c1.accountId,
+      kind: 'invoice',
+      period_start: '2026-05-01',
+      period_end: '2026-06-01',
+      vat_rate_pct: 5,
+    },
+  }),
+  'public.invoice_lines': (t) => ({
+    row: {
+      invoice: t.billing.invoiceId,
+      esco: t.id,
+      position: 99,
+      line_type: 'adjustment',
+      description: 'probe',
+      quantity: 1,
+      unit: 'item',
+      unit_price: 1,
+      amount: 1,
+      from_date: '2026-09-01',
+      to_date: '2026-09-02',
+    },
+  }),
+  'public.ledger_entries': (t) => ({
+    row: { esco: t.id, account: t.customers.c1.accountId, kind: 'adjustment', amount: 1, description: 'probe' },
+  }),
   'public.topups': (t) => ({
     row: { esco: t.id, account: t.customers.c1.accountId, meter: t.meters.m1.id, amount: 5 },
+  }),
+  'public.esco_bank_accounts': (t) => ({
+    row: {
+      esco: t.id,
+      name: 'probe account',
+      sort_code: '999999',
+      account_number: t.key === 'A' ? '99999991' : '99999992',
+    },
+  }),
+  'public.bank_statements': (t) => ({
+    row: { esco: t.id, bank_account: t.bank.accountId, format: 'csv', file_sha256: 'e'.repeat(64), currency: 'GBP' },
+  }),
+  'public.bank_transactions': (t) => ({
+    row: {
+      esco: t.id,
+      statement: t.bank.statementId,
+      bank_account: t.bank.accountId,
+      identity: 'fp:probe',
+      position: 99,
+      amount: 1,
+      currency: 'GBP',
+    },
+  }),
+  'public.payments': (t) => ({
+    row: { esco: t.id, account: t.customers.c1.accountId, amount: 1, method: 'cash', source: `manual:probe-${t.key}` },
+  }),
+  'public.refunds': (t) => ({
+    row: { esco: t.id, account: t.customers.c1.accountId, amount: 1, reason: 'probe' },
+  }),
+  'public.payment_allocations': (t) => ({
+    row: {
+      esco: t.id,
+      payment: t.bank.cardPaymentId,
+      invoice: t.billing.invoiceId,
+      amount: 1,
+      allocated_at: probeTime,
+    },
+  }),
+  'public.notifications': (t) => ({
+    row: {
+      esco: t.id,
+      customer: t.customers.c2.id,
+      channel: 'email',
+      address: 'probe@probe.example',
+      template: 'topup_completed',
+      dedupe_key: `probe:${t.code}`,
+    },
+  }),
+  'public.notification_preferences': (t) => ({ row: { customer: t.customers.c2.id, esco: t.id }, control: false }),
+  'public.operator_alert_subscriptions': (t) => ({
+    row: { esco: t.id, channel: 'sms', address: t.key === 'A' ? '+447700900991' : '+447700900992' },
   }),
   'public.customer_tariffs': (t) => ({
     row: {
@@ -265,6 +371,81 @@ const anon: Actor = { kind: 'anon' };
 const total = (rows: Row[], column: string) => rows.reduce((s, r) => s + Number(r[column] ?? 0), 0);
 
 const functionMap: Record<string, (f: Fixtures) => FunctionAttempt[]> = {
+  // Billing (issue 6)
+  'public.billing_run_start': (f) => [
+    { label: "B's code", actor: opA, args: { esco_code: f.b.code, month: '2026-08-01' } },
+    {
+      label: 'control: own ESCO',
+      actor: opA,
+      args: { esco_code: f.a.code, month: '2026-08-01' },
+      succeeds: true,
+      seesOwn: true,
+    },
+    { label: "A's code", actor: custA1, args: { esco_code: f.a.code, month: '2026-08-01' }, failsWith: '42501' },
+  ],
+  'public.billing_run_issue': (f) => [
+    { label: "B's run", actor: opA, args: { run_id: f.b.billing.runId } },
+    { label: "A's run", actor: custA1, args: { run_id: f.a.billing.runId }, failsWith: '42501' },
+  ],
+  'public.invoice_issue': (f) => [
+    { label: "B's invoice", actor: opA, args: { invoice_id: f.b.billing.invoiceId } },
+    { label: 'own invoice', actor: custA1, args: { invoice_id: f.a.billing.invoiceId }, failsWith: '42501' },
+  ],
+  'public.invoice_void': (f) => [
+    { label: "B's invoice", actor: opA, args: { invoice_id: f.b.billing.invoiceId, reason: 'probe' } },
+    {
+      label: "control: A's invoice",
+      actor: opA,
+      args: { invoice_id: f.a.billing.invoiceId, reason: 'probe' },
+      succeeds: true,
+      seesOwn: true,
+    },
+    {
+      label: 'own invoice',
+      actor: custA1,
+      args: { invoice_id: f.a.billing.invoiceId, reason: 'x' },
+      failsWith: '42501',
+    },
+  ],
+  'public.invoice_rebill': (f) => [{ label: "B's invoice", actor: opA, args: { invoice_id: f.b.billing.invoiceId } }],
+  'public.invoice_dispute': (f) => [
+    { label: "B's invoice", actor: opA, args: { invoice_id: f.b.billing.invoiceId, reason: 'probe' } },
+    { label: "B's invoice", actor: custA1, args: { invoice_id: f.b.billing.invoiceId, reason: 'probe' } },
+    {
+      label: 'control: own invoice',
+      actor: custA1,
+      args: { invoice_id: f.a.billing.invoiceId, reason: 'too high' },
+      succeeds: true,
+      seesOwn: true,
+    },
+    { label: "A1's invoice", actor: custA2, args: { invoice_id: f.a.billing.invoiceId, reason: 'probe' } },
+  ],
+  'public.invoice_dispute_resolve': (f) => [
+    { label: "B's invoice", actor: opA, args: { invoice_id: f.b.billing.invoiceId, resolution: 'probe' } },
+  ],
+  'public.monthly_costs_compute': (f) => [
+    {
+      label: 'control: own account',
+      actor: custA1,
+      args: { account_id: f.a.customers.c1.accountId, month: '2026-10-01' },
+      succeeds: true,
+      seesOwn: true,
+    },
+    { label: "A2's account", actor: custA1, args: { account_id: f.a.customers.c2.accountId, month: '2026-10-01' } },
+    { label: "B's account", actor: opA, args: { account_id: f.b.customers.c1.accountId, month: '2026-10-01' } },
+    {
+      label: "control: A's account",
+      actor: opA,
+      args: { account_id: f.a.customers.c2.accountId, month: '2026-10-01' },
+      succeeds: true,
+      seesOwn: true,
+    },
+  ],
+  'public.invoice_pdf': (f) => [
+    { label: "B's invoice", actor: opA, args: { invoice_id: f.b.billing.invoiceId } },
+    { label: "B's invoice", actor: custA1, args: { invoice_id: f.b.billing.invoiceId } },
+    { label: "A1's invoice", actor: custA2, args: { invoice_id: f.a.billing.invoiceId } },
+  ],
   'flows.ingest_interval_hh': (f) => {
     const rows = (t: EscoFixture, at: string, registerId = t.meters.m1.registers.A) => [
       { register_id: registerId, timestamp: at, import_kwh: 5, quality: 'actual', source: 'probe' },
@@ -337,6 +518,81 @@ const functionMap: Record<string, (f: Fixtures) => FunctionAttempt[]> = {
       },
     ];
   },
+  'public.bank_import_statement': (f) => {
+    // A one-line CSV statement for the ESCO's only bank account.
+    const document = (hash: string) => ({
+      format: 'csv',
+      format_version: 'signed-amount',
+      file_sha256: hash.repeat(64),
+      statements: [
+        {
+          path: 'line 1',
+          currency: 'GBP',
+          entries: [{ path: 'line 2', amount: '1.00', currency: 'GBP', booking_date: '2026-10-03', booked: true }],
+        },
+      ],
+    });
+    return [
+      {
+        label: "control: A's code",
+        actor: opA,
+        args: { esco_code: f.a.code, document: document('c') },
+        succeeds: true,
+      },
+      { label: "B's code", actor: opA, args: { esco_code: f.b.code, document: document('d') }, failsWith: 'PT404' },
+      { label: "B's code", actor: svcA, args: { esco_code: f.b.code, document: document('d') }, failsWith: 'PT404' },
+      { label: "A's code", actor: custA1, args: { esco_code: f.a.code, document: document('d') }, failsWith: '42501' },
+    ];
+  },
+  'public.bank_transaction_match': (f) => [
+    {
+      label: "control: A's line to A's account",
+      actor: opA,
+      args: { transaction_id: f.a.bank.unmatchedLineId, account_id: f.a.customers.c1.accountId },
+      succeeds: true,
+    },
+    {
+      label: "B's line to A's account",
+      actor: opA,
+      args: { transaction_id: f.b.bank.unmatchedLineId, account_id: f.a.customers.c1.accountId },
+      failsWith: 'PT404',
+    },
+    {
+      label: "A's line to B's account",
+      actor: opA,
+      args: { transaction_id: f.a.bank.unmatchedLineId, account_id: f.b.customers.c1.accountId },
+      failsWith: 'PT404',
+    },
+    {
+      label: "A's line",
+      actor: custA1,
+      args: { transaction_id: f.a.bank.unmatchedLineId, account_id: f.a.customers.c1.accountId },
+      failsWith: '42501',
+    },
+  ],
+  'public.bank_transaction_ignore': (f) => [
+    {
+      label: "control: A's line",
+      actor: opA,
+      args: { transaction_id: f.a.bank.unmatchedLineId, reason: 'probe' },
+      succeeds: true,
+    },
+    {
+      label: "B's line",
+      actor: opA,
+      args: { transaction_id: f.b.bank.unmatchedLineId, reason: 'probe' },
+      failsWith: 'PT404',
+    },
+    {
+      label: "B's line",
+      actor: svcA,
+      args: { transaction_id: f.b.bank.unmatchedLineId, reason: 'probe' },
+      failsWith: '42501',
+    },
+  ],
+  // The webhook takes the raw body as its single unnamed parameter (PostgREST's text/plain convention), so it cannot
+  // be called by name here; test/bank/webhook.test.ts covers its signature check and a service token's ESCO scope.
+  'public.payment_webhook': () => [],
   'flows.get_meters_for_cli': (f) => [
     { label: "B's code", actor: opA, args: { esco_filter: f.b.code, feeder_filter: null } },
     { label: "B's code and feeder", actor: opA, args: { esco_filter: f.b.code, feeder_filter: f.b.feederName } },
@@ -863,7 +1119,7 @@ describe('a customer cannot escalate', () => {
     },
   );
 
-  it('customer A1 may change only name, email, phone and contact_preferences, and only of their own row', async () => {
+  it('customer A1 may change only name, email, phone, contact_preferences and notification preferences, and only of their own row', async () => {
     const writable = await many<{ name: string }>(
       pool,
       `select format('%s %I.%I.%I', p.priv, n.nspname, c.relname, a.attname) as name
@@ -884,6 +1140,12 @@ describe('a customer cannot escalate', () => {
       'UPDATE public.customers.email',
       'UPDATE public.customers.name',
       'UPDATE public.customers.phone',
+      // Their notification preferences (issue 8).
+      'UPDATE public.notification_preferences.email_kinds',
+      'UPDATE public.notification_preferences.low_balance_threshold_gbp',
+      'UPDATE public.notification_preferences.quiet_hours_end',
+      'UPDATE public.notification_preferences.quiet_hours_start',
+      'UPDATE public.notification_preferences.sms_kinds',
     ]);
     await asRole(pool, 'customer', c1().claims, async (c) => {
       const own = await attempt(

@@ -70,6 +70,10 @@ export interface EscoFixture {
   service: { claims: Claims };
   customers: { c1: CustomerFixture; c2: CustomerFixture };
   windows: SupplyWindow[];
+  /** Payments (issue 7): the ESCO's bank account, a statement, its unmatched credit (in the review queue), c1's payment, c2's card payment. */
+  bank: { accountId: string; statementId: string; unmatchedLineId: string; paymentId: string; cardPaymentId: string };
+  /** Billing (issue 6): an issued run for September 2026 with c1's issued invoice. */
+  billing: { runId: string; invoiceId: string };
 }
 
 export interface Marker {
@@ -399,6 +403,86 @@ async function buildEsco(
     owned([c.key], topup);
   }
 
+  // Payments (issue 7): a bank account with one statement — a credit matched to c1's account (c1's payment), an
+  // unmatched credit waiting in the review queue and a bank fee — and a refund of part of c1's payment.
+  const bankName = `${code} client account`;
+  const bankAccountId = await insert(db, 'public.esco_bank_accounts', {
+    esco: id,
+    name: bankName,
+    sort_code: `${octet}`.padStart(6, '0'),
+    account_number: `${octet}`.padStart(8, '7'),
+  });
+  const fileHash = `${key === 'A' ? 'a' : 'b'}${octet}`.padEnd(64, '0');
+  const statementId = await insert(db, 'public.bank_statements', {
+    esco: id,
+    bank_account: bankAccountId,
+    format: 'csv',
+    format_version: 'signed-amount',
+    file_sha256: fileHash,
+    currency: 'GBP',
+    opening_balance: 0,
+    closing_balance: 42.5,
+  });
+  tenant(bankAccountId, bankName, statementId, fileHash);
+  const paymentSource = `bank:${code}-fixture`;
+  const paymentId = await insert(db, 'public.payments', {
+    esco: id,
+    account: c1.accountId,
+    amount: 40,
+    method: 'bank_transfer',
+    reference: c1.paymentReference,
+    source: paymentSource,
+    match_rule: 'reference',
+  });
+  owned([k1], paymentId, paymentSource);
+  const cardSource = `stripe:${code}-fixture`;
+  const cardPaymentId = await insert(db, 'public.payments', {
+    esco: id,
+    account: c2.accountId,
+    amount: 12,
+    method: 'card',
+    source: cardSource,
+  });
+  owned([k2], cardPaymentId, cardSource);
+  const cardRefundId = await insert(db, 'public.refunds', {
+    esco: id,
+    account: c2.accountId,
+    payment: cardPaymentId,
+    amount: 12,
+    reason: 'card refund',
+  });
+  owned([k2], cardRefundId);
+  const line = (position: number, amount: number, extra: Record<string, unknown>) =>
+    insert(db, 'public.bank_transactions', {
+      esco: id,
+      statement: statementId,
+      bank_account: bankAccountId,
+      identity: `fp:${code}-${position}`,
+      position,
+      booking_date: '2026-10-02',
+      amount,
+      currency: 'GBP',
+      ...extra,
+    });
+  const matchedLineId = await line(1, 40, {
+    status: 'matched',
+    payment: paymentId,
+    matched_account: c1.accountId,
+    match_rule: 'reference',
+    remittance_information: c1.paymentReference,
+  });
+  const unmatchedLineId = await line(2, 5, { remittance_information: `${code} mystery payer` });
+  const feeLineId = await line(3, -2.5, { status: 'debit', remittance_information: 'BANK CHARGES' });
+  tenant(matchedLineId, unmatchedLineId, feeLineId, `${code} mystery payer`);
+  const refundId = await insert(db, 'public.refunds', {
+    esco: id,
+    account: c1.accountId,
+    payment: paymentId,
+    amount: 1.5,
+    reason: `${code} overpayment`,
+  });
+  owned([k1], refundId);
+
   // Shadows (one per meter, created by trigger where it exists), history and interval data.
   for (const [n, m] of [meters.m1, meters.m2, meters.m3].entries()) {
     await db.query(`insert into flows.meter_shadows (id, esco) values ($1, $2) on conflict (id) do nothing`, [
@@ -478,6 +562,138 @@ async function buildEsco(
     );
     tenant(run.rows[0]!.id);
   }
+  // Notifications (issue 8): c1's preferences, an operator alert subscription, a message to c1 and an alert.
+  await db.query(
+    `update public.notification_preferences set sms_kinds = '{off_supply}', quiet_hours_start = '22:00',
+            quiet_hours_end = '07:00' where customer = $1`,
+    [c1.id],
+  );
+  const alertAddress = `alerts@${lower}.example`;
+  const subscriptionId = await insert(db, 'public.operator_alert_subscriptions', {
+    esco: id,
+    operator: operatorId,
+    channel: 'email',
+    address: alertAddress,
+  });
+  tenant(subscriptionId, alertAddress);
+  const notices = { c1: `fixture:${code}:c1`, c2: `fixture:${code}:c2`, ops: `fixture:${code}:ops` };
+  await db.query(
+    `select internal.notify_enqueue($1, $2, null, 'email', $3, 'topup_completed', '{}', $4),
+            internal.notify_enqueue($1, $5, null, 'email', $6, 'topup_completed', '{}', $7),
+            internal.notify_enqueue($1, null, $8, 'email', $9, 'meter_offline', '{}', $10)`,
+    [id, c1.id, c1.email, notices.c1, c2.id, c2.email, notices.c2, subscriptionId, alertAddress, notices.ops],
+  );
+  owned([k1], notices.c1);
+  owned([k2], notices.c2);
+  tenant(notices.ops);
+
+  // Billing (issue 6): settings, a community solar allocation, an issued run with c1's invoice, its line
+  // and ledger entry.
+  const legalName = `${code} Energy Ltd`;
+  await insert(db, 'public.billing_settings', { esco: id, legal_name: legalName, address: `${code} House` });
+  tenant(legalName, `${code} House`);
+  const arrayName = `${code} Roof Array`;
+  const allocationId = await insert(db, 'public.community_solar_allocations', {
+    esco: id,
+    array_name: arrayName,
+    capacity_kwp: 10,
+    property: properties.p3,
+    allocation_ratio: 0.5,
+  });
+  tenant(allocationId, arrayName);
+  const billingRunId = await insert(db, 'public.billing_runs', {
+    esco: id,
+    period_start: '2026-09-01',
+    status: 'issued',
+    accounts_total: 1,
+    accounts_done: 1,
+    invoices_issued: 1,
+  });
+  tenant(billingRunId);
+  const invoiceNumber = `${code}-INV-000001`;
+  const invoiceId = await insert(db, 'public.invoices', {
+    esco: id,
+    account: c1.accountId,
+    run: billingRunId,
+    kind: 'invoice',
+    status: 'issued',
+    number: invoiceNumber,
+    period_start: '2026-09-01',
+    period_end: '2026-10-01',
+    vat_rate_pct: 5,
+    supply_subtotal: 10,
+    vat: 0.5,
+    total: 10.5,
+    issued_at: '2026-10-02T09:00:00Z',
+    due_date: '2026-10-16',
+  });
+  const lineDescription = `${code} standing charge, 25 days`;
+  const invoiceLineId = await insert(db, 'public.invoice_lines', {
+    invoice: invoiceId,
+    esco: id,
+    position: 1,
+    line_type: 'standing_charge',
+    description: lineDescription,
+    quantity: 25,
+    unit: 'day',
+    unit_price: 0.4,
+    amount: 10,
+    from_date: '2026-09-01',
+    to_date: '2026-09-26',
+  });
+  const ledgerDescription = `${invoiceNumber} ledger entry`;
+  const ledgerId = await insert(db, 'public.ledger_entries', {
+    esco: id,
+    account: c1.accountId,
+    kind: 'invoice',
+    amount: 10.5,
+    invoice: invoiceId,
+    description: ledgerDescription,
+  });
+  owned([k1], invoiceId, invoiceNumber, invoiceLineId, lineDescription, ledgerId, ledgerDescription);
+  // c2's invoice (October, after moving in), with its line and ledger entry.
+  const number2 = `${code}-INV-000002`;
+  const invoice2Id = await insert(db, 'public.invoices', {
+    esco: id,
+    account: c2.accountId,
+    run: null,
+    kind: 'invoice',
+    status: 'issued',
+    number: number2,
+    period_start: '2026-10-01',
+    period_end: '2026-11-01',
+    vat_rate_pct: 5,
+    supply_subtotal: 20,
+    vat: 1,
+    total: 21,
+    issued_at: '2026-11-02T09:00:00Z',
+    due_date: '2026-11-16',
+  });
+  const line2Description = `${code} October standing charge`;
+  const line2Id = await insert(db, 'public.invoice_lines', {
+    invoice: invoice2Id,
+    esco: id,
+    position: 1,
+    line_type: 'standing_charge',
+    description: line2Description,
+    quantity: 31,
+    unit: 'day',
+    unit_price: 0.64516,
+    amount: 20,
+    from_date: '2026-10-01',
+    to_date: '2026-11-01',
+  });
+  const ledger2Description = `${number2} ledger entry`;
+  const ledger2Id = await insert(db, 'public.ledger_entries', {
+    esco: id,
+    account: c2.accountId,
+    kind: 'invoice',
+    amount: 21,
+    invoice: invoice2Id,
+    description: ledger2Description,
+  });
+  owned([k2], invoice2Id, number2, line2Id, line2Description, ledger2Id, ledger2Description);
+
   // Meter 1 is low on credit, offline and drifting, so that every monitoring view lists a meter of each
   // ESCO. Its timestamps are set last with triggers off, in case a trigger stamps updated_at.
   await db.query(`set local session_replication_role = replica`);
@@ -487,6 +703,22 @@ async function buildEsco(
     [meters.m1.id],
   );
   await db.query(`set local session_replication_role = origin`);
+
+  // Payments (issue 7): c1's bank payment and c2's card payment each pay part of their invoice (billing above).
+  const allocation1 = await insert(db, 'public.payment_allocations', {
+    esco: id,
+    payment: paymentId,
+    invoice: invoiceId,
+    amount: 10,
+  });
+  const allocation2 = await insert(db, 'public.payment_allocations', {
+    esco: id,
+    payment: cardPaymentId,
+    invoice: invoice2Id,
+    amount: 10,
+  });
+  owned([k1], allocation1);
+  owned([k2], allocation2);
 
   return {
     key,
@@ -507,6 +739,8 @@ async function buildEsco(
     service: { claims: { sub: `svc-${lower}`, escos: [id] } },
     customers: { c1, c2 },
     windows,
+    bank: { accountId: bankAccountId, statementId, unmatchedLineId, paymentId, cardPaymentId },
+    billing: { runId: billingRunId, invoiceId },
   };
 }
 

@@ -1,0 +1,13 @@
+// notify__meters_offline (cron, every 15 minutes): alerts the ESCO's operators once for each meter silent for
+// longer than the ESCO's offline_after_hours. Recovery is reported by a trigger on flows.meter_shadows.
+import { z } from 'zod';
+import { defineTask } from '../src/worker/define-task.ts';
+
+const payload = z.object({});
+
+export default defineTask(payload, async (_payload, helpers) => {
+  const { rows } = await helpers.withPgClient((client) =>
+    client.query<{ queued: number }>(`select internal.notify_meters_offline() as queued`),
+  );
+  helpers.logger.info('offline meters planned', { queued: rows[0]?.queued ?? 0 });
+});

@@ -1,0 +1,313 @@
+-- Matching bank lines to accounts (issue 7; docs/payments.md): the cascade the bank__reconcile job runs, the
+-- review queue of lines no rule matched, and the operators' match / ignore actions. A line becomes at most one
+-- payment: every path locks the line (FOR UPDATE, SKIP LOCKED for the job), re-checks its status, and
+-- public.payments.source is unique on the line id, so two racing reconciles can never match a line twice.
+
+drop function if exists internal.normalise_reference(text);
+
+-- Rule 1 (reference): the account's payment reference, or the number of one of its open invoices, in the
+-- remittance information or end-to-end id, after
+-- normalising case, spaces and punctuation. Candidates are runs of 1–4 consecutive words of the text joined
+-- without separators, so "ABC 123-456" finds the reference ABC123456 and so does "ref:abc123456"; a line whose
+-- text names two different accounts matches neither (it waits for review).
+drop function if exists internal.bank_reconcile(uuid, uuid);
+create or replace function internal.bank_reconcile(esco_id uuid default null, statement_id uuid default null,
+                                                   name_threshold numeric default 0.6, window_days integer default 45)
+returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+declare
+  matched integer;
+  matched_more integer;
+  waiting integer;
+  accounts uuid[];
+  more_accounts uuid[];
+begin
+  -- Every step carries what the next needs, so that no step joins back to `locked` (its row estimate is
+  -- useless right after an import, and a nested loop over it would be quadratic).
+  with locked as (
+    select t.id, t.esco, t.amount, t.currency, coalesce(t.booking_date, t.value_date) as received_on,
+           t.remittance_information, t.end_to_end_id
+      from public.bank_transactions t
+     where t.status = 'unmatched' and t.amount > 0
+       and (esco_id is null or t.esco = esco_id)
+       and (statement_id is null or t.statement = statement_id)
+       for update skip locked
+  ), words as materialized (
+    select l.id, l.esco, l.amount, l.currency, l.received_on, left(l.remittance_information, 140) as reference,
+           regexp_split_to_array(
+             btrim(regexp_replace(upper(coalesce(l.remittance_information, '') || ' ' || coalesce(l.end_to_end_id, '')),
+                                  '[^A-Z0-9]+', ' ', 'g')), ' ') as w
+      from locked l
+  ), candidates as materialized (
+    select distinct wd.id, wd.esco, wd.amount, wd.currency, wd.received_on, wd.reference,
+           array_to_string(wd.w[i:i + k], '') as candidate
+      from words wd
+     cross join lateral generate_series(1, cardinality(wd.w)) i
+     cross join lateral generate_series(0, 3) k
+     where i + k <= cardinality(wd.w)
+  ), refs as materialized (
+    select a.id as account, a.esco, regexp_replace(upper(a.payment_reference), '[^A-Z0-9]', '', 'g') as ref
+      from public.accounts a
+     where esco_id is null or a.esco = esco_id
+    union all
+    -- the number of an open invoice names its account too
+    select i.account, i.esco, regexp_replace(upper(i.number), '[^A-Z0-9]', '', 'g')
+      from public.invoices i
+     where i.number is not null and i.kind = 'invoice' and i.status in ('issued', 'partially_paid')
+       and (esco_id is null or i.esco = esco_id)
+  ), hits as materialized (
+    select c.id, c.esco, c.amount, c.currency, c.received_on, c.reference, min(r.account::text)::uuid as account,
+           gen_random_uuid() as entry
+      from candidates c
+      join refs r on r.ref = c.candidate and r.esco = c.esco
+     group by c.id, c.esco, c.amount, c.currency, c.received_on, c.reference
+    having count(distinct r.account) = 1
+  ), paid as (
+    -- the payment and its ledger credit together (payments_post then finds the credit written)
+    insert into public.payments (esco, account, received_at, amount, currency, method, reference, source, status,
+                                 match_rule, ledger_entry)
+    select h.esco, h.account, h.received_on::timestamp at time zone 'Europe/London', h.amount, h.currency,
+           'bank_transfer', h.reference, 'bank:' || h.id, 'received', 'reference', h.entry
+      from hits h
+    on conflict (source) do nothing
+    returning id, account, substr(source, 6)::uuid as line, ledger_entry
+  ), credited as (
+    insert into public.ledger_entries (id, esco, account, at, kind, amount, description)
+    select h.entry, h.esco, h.account, h.received_on::timestamp at time zone 'Europe/London', 'payment', -h.amount,
+           left('Payment by bank transfer' || coalesce(' — ' || h.reference, ''), 200)
+      from hits h
+     where h.entry in (select p.ledger_entry from paid p)
+    returning 1
+  ), done as (
+    update public.bank_transactions t
+       set status = 'matched', match_rule = 'reference', payment = p.id, matched_account = p.account,
+           decided_by = 'bank__reconcile', decided_at = now()
+      from paid p
+     where t.id = p.line and t.status = 'unmatched'
+    returning t.matched_account
+  )
+  select count(*), coalesce(array_agg(distinct d.matched_account), '{}') into matched, accounts from done d;
+  -- the new payments credit the ledger and pay open invoices (sql/440_payments_allocation.sql)
+  perform internal.payments_post(accounts);
+
+  -- Rules 2 and 3, for the credits rule 1 left: (2) amount_name — the amount is what an open invoice still
+  -- owes and a holder or payer of its account has a name like the counterparty's (internal.name_similarity ≥
+  -- name_threshold); (3) unique_amount — the only open invoice in the ESCO that owes exactly that amount, the
+  -- money arriving between its issue date and window_days after it is due. One account, else review.
+  with lines as materialized (
+    select t.id, t.esco, t.amount, t.currency, coalesce(t.booking_date, t.value_date) as received_on,
+           left(t.remittance_information, 140) as reference, t.counterparty_name
+      from public.bank_transactions t
+     where t.status = 'unmatched' and t.amount > 0
+       and (esco_id is null or t.esco = esco_id)
+       and (statement_id is null or t.statement = statement_id)
+       for update skip locked
+  ), open_invoices as materialized (
+    select i.id, i.esco, i.account, i.issued_at::date as issued_on,
+           coalesce(i.due_date, i.issued_at::date + 30) as due_on,
+           i.total - coalesce((select sum(a.amount) from public.payment_allocations a where a.invoice = i.id), 0)
+             as outstanding
+      from public.invoices i
+     where i.kind = 'invoice' and i.status in ('issued', 'partially_paid')
+       and (esco_id is null or i.esco = esco_id)
+       and i.esco in (select l.esco from lines l)
+  ), by_name as (
+    select l.id, min(o.account::text)::uuid as account
+      from lines l
+      join open_invoices o on o.esco = l.esco and o.outstanding = l.amount
+     where exists (select 1
+                     from public.customer_accounts ca
+                     join public.customers c on c.id = ca.customer
+                    where ca.account = o.account and ca.role in ('holder', 'payer')
+                      and internal.name_similarity(c.name, l.counterparty_name) >= name_threshold)
+     group by l.id
+    having count(distinct o.account) = 1
+  ), by_amount as (
+    select l.id, min(o.id::text)::uuid as invoice, min(o.account::text)::uuid as account
+      from lines l
+      join open_invoices o on o.esco = l.esco and o.outstanding = l.amount
+                          and l.received_on between o.issued_on and o.due_on + window_days
+     where l.id not in (select b.id from by_name b)
+       -- not an invoice that rule 2 paid in this pass
+       and not exists (select 1 from by_name b join lines bl on bl.id = b.id
+                        where b.account = o.account and bl.amount = o.outstanding)
+     group by l.id
+    having count(*) = 1
+  ), chosen as materialized (
+    select l.id, l.esco, l.amount, l.currency, l.received_on, l.reference, c.account, c.rule,
+           gen_random_uuid() as entry
+      from (select b.id, b.account, 'amount_name' as rule from by_name b
+            union all
+            -- an invoice that two lines of the same amount point at pays neither: both wait for review
+            select b.id, b.account, 'unique_amount' from by_amount b
+             where b.invoice not in (select x.invoice from by_amount x group by x.invoice having count(*) > 1)) c
+      join lines l on l.id = c.id
+  ), paid as (
+    insert into public.payments (esco, account, received_at, amount, currency, method, reference, source, status,
+                                 match_rule, ledger_entry)
+    select h.esco, h.account, h.received_on::timestamp at time zone 'Europe/London', h.amount, h.currency,
+           'bank_transfer', h.reference, 'bank:' || h.id, 'received', h.rule, h.entry
+      from chosen h
+    on conflict (source) do nothing
+    returning id, account, substr(source, 6)::uuid as line, ledger_entry, match_rule
+  ), credited as (
+    insert into public.ledger_entries (id, esco, account, at, kind, amount, description)
+    select h.entry, h.esco, h.account, h.received_on::timestamp at time zone 'Europe/London', 'payment', -h.amount,
+           left('Payment by bank transfer' || coalesce(' — ' || h.reference, ''), 200)
+      from chosen h
+     where h.entry in (select p.ledger_entry from paid p)
+    returning 1
+  ), done as (
+    update public.bank_transactions t
+       set status = 'matched', match_rule = p.match_rule, payment = p.id, matched_account = p.account,
+           decided_by = 'bank__reconcile', decided_at = now()
+      from paid p
+     where t.id = p.line and t.status = 'unmatched'
+    returning t.matched_account
+  )
+  select count(*), coalesce(array_agg(distinct d.matched_account), '{}') into matched_more, more_accounts from done d;
+  perform internal.payments_post(more_accounts);
+  matched := matched + matched_more;
+
+  select count(*) into waiting from public.bank_transactions t
+   where t.status = 'unmatched' and t.amount > 0
+     and (esco_id is null or t.esco = esco_id) and (statement_id is null or t.statement = statement_id);
+  return jsonb_build_object('matched', matched, 'waiting', waiting);
+end
+$$;
+comment on function internal.bank_reconcile(uuid, uuid, numeric, integer) is
+  'Matches unmatched bank credits to accounts by the rules of docs/payments.md, writing one payment per line. Safe to run concurrently.';
+revoke all on function internal.bank_reconcile(uuid, uuid, numeric, integer) from public;
+grant execute on function internal.bank_reconcile(uuid, uuid, numeric, integer) to worker;
+
+-- How alike two names are, 0–1: the share of the shorter name's words (letters and digits, upper case, without
+-- titles and initials) found in the other. "MRS J SMITH" ~ "Jane Smith" = 1; "A N OTHER" ~ "Jane Smith" = 0.
+create or replace function internal.name_similarity(a text, b text) returns numeric
+language sql immutable
+set search_path = ''
+as $$
+  with wa as (
+    select distinct w from regexp_split_to_table(upper(coalesce(a, '')), '[^A-Z0-9]+') w
+     where length(w) > 1 and w not in ('MR', 'MRS', 'MS', 'MISS', 'MX', 'DR', 'LTD', 'AND')
+  ), wb as (
+    select distinct w from regexp_split_to_table(upper(coalesce(b, '')), '[^A-Z0-9]+') w
+     where length(w) > 1 and w not in ('MR', 'MRS', 'MS', 'MISS', 'MX', 'DR', 'LTD', 'AND')
+  )
+  select case when least((select count(*) from wa), (select count(*) from wb)) = 0 then 0
+              else round((select count(*) from wa join wb using (w))::numeric
+                         / least((select count(*) from wa), (select count(*) from wb)), 3) end
+$$;
+comment on function internal.name_similarity(text, text) is
+  'Similarity of two person names (0–1): the share of the shorter name''s words, without titles and initials, found in the other.';
+revoke all on function internal.name_similarity(text, text) from public;
+
+-- The review queue ---------------------------------------------------------------------------------------------
+
+create view public.bank_review_queue with (security_invoker = true) as
+  select t.id, t.esco, t.bank_account, t.statement, t.booking_date, t.value_date, t.amount, t.currency,
+         t.counterparty_name, t.counterparty_account, t.remittance_information, t.end_to_end_id, t.entry_reference,
+         t.created_at
+    from public.bank_transactions t
+   where t.status = 'unmatched' and t.amount > 0;
+grant select on public.bank_review_queue to operator;
+comment on view public.bank_review_queue is $$Bank credits no matching rule placed: the operators' unmatched review queue.
+Resolve each with bank_transaction_match (to an account) or bank_transaction_ignore (with a reason).$$;
+comment on column public.bank_review_queue.id is 'The bank line (public.bank_transactions.id).';
+comment on column public.bank_review_queue.esco is 'The ESCO that owns the bank account.';
+comment on column public.bank_review_queue.bank_account is 'The ESCO bank account.';
+comment on column public.bank_review_queue.statement is 'The statement it came from.';
+comment on column public.bank_review_queue.booking_date is 'Booking date.';
+comment on column public.bank_review_queue.value_date is 'Value date.';
+comment on column public.bank_review_queue.amount is 'Amount received.';
+comment on column public.bank_review_queue.currency is 'Currency.';
+comment on column public.bank_review_queue.counterparty_name is 'Payer name.';
+comment on column public.bank_review_queue.counterparty_account is 'Payer account.';
+comment on column public.bank_review_queue.remittance_information is 'The payer''s reference text.';
+comment on column public.bank_review_queue.end_to_end_id is 'End-to-end id.';
+comment on column public.bank_review_queue.entry_reference is 'The bank''s entry reference.';
+comment on column public.bank_review_queue.created_at is 'When it was imported.';
+
+-- Operator actions ----------------------------------------------------------------------------------------------
+
+-- Locks a credit line of the caller's ESCOs that is still waiting, or raises.
+create or replace function internal.bank_line_for_decision(line_id uuid)
+returns public.bank_transactions
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+declare
+  line public.bank_transactions;
+begin
+  select t.* into line from public.bank_transactions t
+   where t.id = line_id and t.esco = any (internal.operator_escos())
+     for update;
+  if not found then
+    raise exception 'bank line % not found', line_id
+      using errcode = 'PT404', hint = 'Check the id in public.bank_review_queue.';
+  end if;
+  if line.status <> 'unmatched' then
+    raise exception 'bank line % is already %', line_id, line.status
+      using errcode = 'PT409', hint = 'Only unmatched credits can be matched or ignored.';
+  end if;
+  return line;
+end
+$$;
+comment on function internal.bank_line_for_decision(uuid) is 'Locks an unmatched bank credit of the operator''s ESCOs, or raises PT404 / PT409.';
+revoke all on function internal.bank_line_for_decision(uuid) from public;
+
+create or replace function public.bank_transaction_match(transaction_id uuid, account_id uuid)
+returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+declare
+  line public.bank_transactions := internal.bank_line_for_decision(transaction_id);
+  payment_id uuid;
+begin
+  if not exists (select 1 from public.accounts a where a.id = account_id and a.esco = line.esco) then
+    raise exception 'account % not found', account_id
+      using errcode = 'PT404', hint = 'The account must belong to the ESCO of the bank line.';
+  end if;
+  insert into public.payments (esco, account, received_at, amount, currency, method, reference, source, status,
+                               match_rule)
+  values (line.esco, account_id, coalesce(line.booking_date, line.value_date)::timestamp at time zone 'Europe/London',
+          line.amount, line.currency, 'bank_transfer', left(line.remittance_information, 140), 'bank:' || line.id,
+          'received', 'manual')
+  returning id into payment_id;
+  update public.bank_transactions
+     set status = 'matched', match_rule = 'manual', payment = payment_id, matched_account = account_id,
+         decided_by = internal.jwt_sub(), decided_at = now()
+   where id = line.id;
+  perform internal.payments_post(array[account_id]);
+  return jsonb_build_object('transaction', line.id, 'payment', payment_id, 'account', account_id);
+end
+$$;
+comment on function public.bank_transaction_match(uuid, uuid) is
+  'Operator: matches an unmatched bank credit to an account of the same ESCO, writing its payment (rule manual).';
+revoke all on function public.bank_transaction_match(uuid, uuid) from public;
+grant execute on function public.bank_transaction_match(uuid, uuid) to operator;
+
+create or replace function public.bank_transaction_ignore(transaction_id uuid, reason text)
+returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+as $$
+declare
+  line public.bank_transactions;
+begin
+  if reason is null or btrim(reason) = '' then
+    raise exception 'a reason is required to ignore a bank line' using errcode = '22023';
+  end if;
+  line := internal.bank_line_for_decision(transaction_id);
+  update public.bank_transactions
+     set status = 'ignored', ignore_reason = left(btrim(reason), 500), decided_by = internal.jwt_sub(), decided_at = now()
+   where id = line.id;
+  return jsonb_build_object('transaction', line.id, 'status', 'ignored');
+end
+$$;
+comment on function public.bank_transaction_ignore(uuid, text) is
+  'Operator: takes an unmatched bank credit out of the review queue, with a reason (e.g. not ours, returned).';
+revoke all on function public.bank_transaction_ignore(uuid, text) from public;
+grant execute on function public.bank_transaction_ignore(uuid, text) to operator;

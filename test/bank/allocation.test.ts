@@ -1,0 +1,233 @@
+// Payments pay invoices: each payment credits the ledger once; its money is allocated to the account's open
+// invoices oldest due first — partial payments leave an invoice partially_paid, over-payments stay as credit and
+// pay the next invoice, split payments add up; the ledger balance is invoices minus payments.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { many, one } from '../../src/db/client.ts';
+import { importStatement, parseStatementFile } from '../../src/bank/import.ts';
+import type { StatementDocument } from '../../src/bank/document.ts';
+import { useTestDatabase, usePool } from '../support/database.ts';
+import { makeBankEsco, type BankEsco } from './support.ts';
+
+const db = useTestDatabase();
+const ctx = usePool(db);
+let esco: BankEsco;
+let n = 0;
+
+beforeAll(async () => {
+  esco = await makeBankEsco(ctx.pool, 'ALLOC', {
+    iban: 'GB82WEST12345698765432',
+    references: ['AL-000001', 'AL-000002', 'AL-000003', 'AL-000004', 'AL-000005', 'AL-000006'],
+  });
+});
+
+/** An issued invoice (billing's table), with its ledger debit as billing writes it. */
+async function invoice(account: string, total: string, due: string): Promise<string> {
+  n++;
+  const { id } = await one<{ id: string }>(
+    ctx.pool,
+    `insert into public.invoices (esco, account, kind, status, number, period_start, period_end, vat_rate_pct,
+                                  supply_subtotal, vat, total, issued_at, due_date)
+     values ($1, $2, 'invoice', 'issued', $3, '2026-09-01', '2026-10-01', 0, $4, 0, $4, now(), $5) returning id`,
+    [esco.id, account, `ALLOC-${n}`, total, due],
+  );
+  await ctx.pool.query(
+    `insert into public.ledger_entries (esco, account, kind, amount, invoice, description) values ($1, $2, 'invoice', $3, $4, 'Invoice')`,
+    [esco.id, account, total, id],
+  );
+  return id;
+}
+
+/** Pays through a one-line bank CSV and the reconcile (the real path). */
+async function pay(reference: string, amount: string, day: number): Promise<void> {
+  const csv = `Date,Description,Amount,Balance\n${String(day).padStart(2, '0')}/10/2026,${reference} ${n++},${amount},${amount}\n`;
+  await importStatement(ctx.pool, 'ALLOC', parseStatementFile(Buffer.from(csv)));
+  await one(ctx.pool, `select internal.bank_reconcile($1)`, [esco.id]);
+}
+
+const state = (account: string) =>
+  many<{ number: string; status: string; paid: string }>(
+    ctx.pool,
+    `select i.number, i.status, coalesce((select sum(a.amount) from public.payment_allocations a where a.invoice = i.id), 0)::text as paid
+       from public.invoices i where i.account = $1 order by i.due_date`,
+    [account],
+  );
+const balance = async (account: string) =>
+  (
+    await one<{ b: string }>(
+      ctx.pool,
+      `select coalesce(sum(amount), 0)::text as b from public.ledger_entries where account = $1`,
+      [account],
+    )
+  ).b;
+
+describe('allocation', () => {
+  it('pays the oldest due invoice first; partial, split and over-payments; credit pays the next invoice', async () => {
+    const acct = esco.accounts['AL-000001']!;
+    const newer = await invoice(acct, '60.00', '2026-10-20');
+    const older = await invoice(acct, '40.00', '2026-10-10');
+    expect([newer, older]).toHaveLength(2);
+
+    await pay('AL-000001', '25.00', 1); // partial: the older invoice
+    expect((await state(acct)).map((s) => [s.status, s.paid])).toEqual([
+      ['partially_paid', '25.00'],
+      ['issued', '0'],
+    ]);
+    await pay('AL000001', '35.00', 2); // split: finishes the older, starts the newer
+    expect((await state(acct)).map((s) => [s.status, s.paid])).toEqual([
+      ['paid', '40.00'],
+      ['partially_paid', '20.00'],
+    ]);
+    await pay('al 000001', '70.00', 3); // over-payment: 40.00 pays the newer invoice, 30.00 stays as credit
+    expect((await state(acct)).map((s) => [s.status, s.paid])).toEqual([
+      ['paid', '40.00'],
+      ['paid', '60.00'],
+    ]);
+    expect(await balance(acct)).toBe('-30.00');
+    const ledger = await many<{ kind: string; amount: string }>(
+      ctx.pool,
+      `select kind, amount::text from public.ledger_entries where account = $1 and kind = 'payment' order by amount`,
+      [acct],
+    );
+    expect(ledger.map((l) => l.amount)).toEqual(['-25.00', '-35.00', '-70.00']);
+
+    // the credit pays the next invoice as soon as there is one and a posting runs
+    await invoice(acct, '10.00', '2026-11-10');
+    await one(ctx.pool, `select internal.payments_post(array[$1::uuid])`, [acct]);
+    expect((await state(acct)).map((s) => s.status)).toEqual(['paid', 'paid', 'paid']);
+    expect(await balance(acct)).toBe('-20.00');
+    // posting again changes nothing
+    await one(ctx.pool, `select internal.payments_post(array[$1::uuid])`, [acct]);
+    expect(await balance(acct)).toBe('-20.00');
+    const allocations = await one<{ n: string; total: string }>(
+      ctx.pool,
+      `select count(*) as n, sum(a.amount)::text as total from public.payment_allocations a join public.payments p on p.id = a.payment where p.account = $1`,
+      [acct],
+    );
+    expect(allocations).toEqual({ n: '5', total: '110.00' });
+    expect(
+      await many(ctx.pool, `select status from public.payments where account = $1 order by received_at`, [acct]),
+    ).toEqual([{ status: 'allocated' }, { status: 'allocated' }, { status: 'received' }]); // 20.00 of the last is credit
+  });
+
+  it('never allocates the same money twice when postings race', async () => {
+    const acct = esco.accounts['AL-000002']!;
+    await invoice(acct, '30.00', '2026-10-10');
+    await invoice(acct, '30.00', '2026-10-11');
+    await pay('AL-000002', '50.00', 4);
+    await Promise.all(
+      Array.from({ length: 4 }, () => one(ctx.pool, `select internal.payments_post(array[$1::uuid])`, [acct])),
+    );
+    expect((await state(acct)).map((s) => [s.status, s.paid])).toEqual([
+      ['paid', '30.00'],
+      ['partially_paid', '20.00'],
+    ]);
+    expect(await balance(acct)).toBe('10.00');
+    const aged = await one<Record<string, string>>(
+      ctx.pool,
+      `select outstanding::text, (not_due + overdue_1_30 + overdue_31_60 + overdue_61_90 + overdue_over_90)::text as buckets,
+              oldest_due_date::text from public.aged_debt where account = $1`,
+      [acct],
+    );
+    expect(aged).toEqual({ outstanding: '10.00', buckets: '10.00', oldest_due_date: '2026-10-11' });
+  });
+
+  it('rule 2 (amount and payer name) and rule 3 (the only invoice of that amount), else review', async () => {
+    const today = new Date().toISOString().slice(0, 10);
+    const due = new Date(Date.now() + 14 * 86_400_000).toISOString().slice(0, 10);
+    for (const [ref, name] of [
+      ['AL-000003', 'Jane Smith'],
+      ['AL-000004', 'Tomasz Nowak'],
+    ] as const) {
+      const c = await one<{ id: string }>(
+        ctx.pool,
+        `insert into public.customers (esco, name) values ($1, $2) returning id`,
+        [esco.id, name],
+      );
+      await ctx.pool.query(
+        `insert into public.customer_accounts (customer, account, esco, role) values ($1, $2, $3, 'holder')`,
+        [c.id, esco.accounts[ref], esco.id],
+      );
+    }
+    await invoice(esco.accounts['AL-000003']!, '33.33', due);
+    await invoice(esco.accounts['AL-000004']!, '33.33', due);
+    await invoice(esco.accounts['AL-000005']!, '77.77', due);
+    const entry = (amount: string, counterparty: string) => ({
+      path: `line ${counterparty}`,
+      entry_reference: null,
+      booking_date: today,
+      value_date: null,
+      booked: true,
+      amount,
+      currency: 'GBP',
+      reversal: false,
+      bank_transaction_code: null,
+      counterparty_name: counterparty,
+      counterparty_account: null,
+      remittance_information: 'ELECTRICITY',
+      end_to_end_id: null,
+    });
+    const byNumber = await invoice(esco.accounts['AL-000006']!, '5.00', due);
+    const { number } = await one<{ number: string }>(ctx.pool, `select number from public.invoices where id = $1`, [
+      byNumber,
+    ]);
+    const document: StatementDocument = {
+      format: 'csv',
+      format_version: 'test',
+      file_sha256: 'f'.repeat(63) + '1',
+      file_name: null,
+      statements: [
+        {
+          path: 'line 1',
+          statement_ref: null,
+          iban: 'GB82WEST12345698765432',
+          sort_code: null,
+          account_number: null,
+          currency: 'GBP',
+          period_from: today,
+          period_to: today,
+          opening_balance: null,
+          closing_balance: null,
+          entries: [
+            entry('33.33', 'MRS J SMITH'),
+            entry('33.33', 'A N OTHER'),
+            entry('77.77', 'SOMEONE'),
+            // rule 1 through an invoice number ("INV alloc 6" names ALLOC-6)
+            { ...entry('5.00', 'T NOWAK'), remittance_information: `INV ${number.toLowerCase().replace('-', ' ')}` },
+            entry('12.34', 'NOBODY'),
+          ],
+        },
+      ],
+    };
+    await importStatement(ctx.pool, 'ALLOC', document);
+    await one(ctx.pool, `select internal.bank_reconcile($1)`, [esco.id]);
+    const rows = await many<{
+      counterparty_name: string;
+      status: string;
+      match_rule: string | null;
+      ref: string | null;
+    }>(
+      ctx.pool,
+      `select t.counterparty_name, t.status, t.match_rule, a.payment_reference as ref
+         from public.bank_transactions t left join public.accounts a on a.id = t.matched_account
+        where t.esco = $1 and t.statement = (select s.id from public.bank_statements s where s.file_sha256 = $2)
+        order by t.position`,
+      [esco.id, 'f'.repeat(63) + '1'],
+    );
+    expect(rows).toEqual([
+      { counterparty_name: 'MRS J SMITH', status: 'matched', match_rule: 'amount_name', ref: 'AL-000003' },
+      // rule 2 paid Smith's 33.33, so Nowak's is the only open invoice of 33.33 left
+      { counterparty_name: 'A N OTHER', status: 'matched', match_rule: 'unique_amount', ref: 'AL-000004' },
+      { counterparty_name: 'SOMEONE', status: 'matched', match_rule: 'unique_amount', ref: 'AL-000005' },
+      { counterparty_name: 'T NOWAK', status: 'matched', match_rule: 'reference', ref: 'AL-000006' },
+      // no open invoice of 12.34 and no reference: the review queue
+      { counterparty_name: 'NOBODY', status: 'unmatched', match_rule: null, ref: null },
+    ]);
+    expect((await state(esco.accounts['AL-000005']!)).map((s) => s.status)).toEqual(['paid']);
+    expect(await one(ctx.pool, `select internal.name_similarity('MRS J SMITH', 'Jane Smith') as s`)).toEqual({
+      s: '1.000',
+    });
+    expect(await one(ctx.pool, `select internal.name_similarity('A N OTHER', 'Jane Smith') as s`)).toEqual({
+      s: '0.000',
+    });
+  });
+});
