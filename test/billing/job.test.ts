@@ -1,28 +1,14 @@
 // billing__run through graphile-worker as the worker role: a run started by an operator is drafted,
 // and issuing enqueues the rendering of the documents.
-import { runOnce } from 'graphile-worker';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { many, one } from '../../src/db/client.ts';
-import { createLogger } from '../../src/log.ts';
-import { workerLogger } from '../../src/worker/run.ts';
-import { loadTaskList } from '../../src/worker/tasks.ts';
 import { usePool, useTestDatabase } from '../support/database.ts';
 import { createEsco, createScenario, fillIntervals } from './support.ts';
+import { runJobsOnce } from '../support/worker.ts';
 
-const log = createLogger({ env: 'test', logLevel: 'silent', shutdownTimeoutMs: 1000 });
 const db = useTestDatabase();
 const ctx = usePool(db);
-
-async function runQueuedJobs(): Promise<void> {
-  const pool = new pg.Pool({ connectionString: db.loginUrl('worker') });
-  pool.on('error', () => {});
-  try {
-    await runOnce({ pgPool: pool, taskList: await loadTaskList(), logger: workerLogger(log) });
-  } finally {
-    await pool.end();
-  }
-}
 
 async function asOperator<T>(sub: string, sql: string, values: unknown[]): Promise<T> {
   const client = await ctx.pool.connect();
@@ -51,7 +37,7 @@ describe('billing__run', () => {
       `select id from public.billing_run_start('JOB', '2026-10-01')`,
       [],
     );
-    await runQueuedJobs();
+    await runJobsOnce(db);
     const drafted = await one<{ status: string; invoices_drafted: number }>(
       ctx.pool,
       `select status, invoices_drafted from public.billing_runs where id = $1`,
@@ -59,7 +45,7 @@ describe('billing__run', () => {
     );
     expect(drafted).toEqual({ status: 'drafted', invoices_drafted: 3 });
     await asOperator(esco.operatorSub, `select id from public.billing_run_issue($1)`, [run.id]);
-    await runQueuedJobs();
+    await runJobsOnce(db);
     const docs = await many<{ pages: number }>(
       ctx.pool,
       `select d.pages from internal.invoice_documents d join public.invoices i on i.id = d.invoice where i.run = $1`,

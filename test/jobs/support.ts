@@ -9,6 +9,7 @@ import { createLogger } from '../../src/log.ts';
 import { workerLogger } from '../../src/worker/run.ts';
 import { loadTaskList } from '../../src/worker/tasks.ts';
 import type { TestDatabase } from '../support/database.ts';
+import { workerPool } from '../support/worker.ts';
 
 const log = createLogger({ env: 'test', logLevel: 'silent', shutdownTimeoutMs: 1000 });
 
@@ -77,9 +78,7 @@ export async function addJob(pool: pg.Pool, task: string, payload: unknown, jobK
 
 /** Runs every job due (and the jobs they add) as the worker role, `workers` at a time, until none is due. */
 export async function runJobs(db: TestDatabase, workers = 4): Promise<void> {
-  const pool = new pg.Pool({ connectionString: db.loginUrl('worker'), max: workers * 3 + 2 });
-  pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  const pool = workerPool(db, workers * 3 + 2);
   const taskList = await loadTaskList();
   try {
     for (;;) {

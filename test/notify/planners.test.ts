@@ -2,17 +2,15 @@
 // and their crontab lines.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { runOnce } from 'graphile-worker';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import meterOffline from '../../jobs/notify__meters_offline.ts';
 import tariffNotices from '../../jobs/notify__tariff_notices.ts';
 import { projectRoot } from '../../src/config.ts';
 import { one } from '../../src/db/client.ts';
-import { createLogger } from '../../src/log.ts';
-import { workerLogger } from '../../src/worker/run.ts';
 import { useTestDatabase } from '../support/database.ts';
 import { household } from './support.ts';
+import { runJobsOnce } from '../support/worker.ts';
 
 const db = useTestDatabase();
 let pool: pg.Pool;
@@ -25,16 +23,7 @@ afterAll(async () => {
 
 async function run(task: string, payload: unknown) {
   await pool.query(`select graphile_worker.add_job($1, $2::json)`, [task, JSON.stringify(payload)]);
-  const workerPool = new pg.Pool({ connectionString: db.loginUrl('worker'), max: 2 });
-  try {
-    await runOnce({
-      pgPool: workerPool,
-      taskList: { notify__tariff_notices: tariffNotices, notify__meters_offline: meterOffline },
-      logger: workerLogger(createLogger({ env: 'test', logLevel: 'silent', shutdownTimeoutMs: 1000 })),
-    });
-  } finally {
-    await workerPool.end();
-  }
+  await runJobsOnce(db, { notify__tariff_notices: tariffNotices, notify__meters_offline: meterOffline });
   const failed = await one<{ n: number }>(
     pool,
     `select count(*)::int as n from graphile_worker.jobs where task_identifier = $1 and last_error is not null`,

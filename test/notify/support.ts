@@ -13,6 +13,7 @@ import { createLogger } from '../../src/log.ts';
 import { notifyTask } from '../../src/notify/tasks.ts';
 import { workerLogger } from '../../src/worker/run.ts';
 import type { TestDatabase } from '../support/database.ts';
+import { workerPool } from '../support/worker.ts';
 
 const log = createLogger({ env: 'test', logLevel: 'silent', shutdownTimeoutMs: 1000 });
 
@@ -148,8 +149,7 @@ export function testNotifyConfig(mailbox: Mailbox | undefined, twilio: TwilioSta
  * or the rate limit a few milliseconds ahead are waited for; quiet-hours delays are not).
  */
 export async function runNotifyJobs(db: TestDatabase, config: NotifyConfig, horizonMs = 500): Promise<void> {
-  const pool = new pg.Pool({ connectionString: db.loginUrl('worker'), max: 6 });
-  pool.on('error', () => {});
+  const pool = workerPool(db, 6);
   const taskList = { notify__email: notifyTask('email', () => config), notify__sms: notifyTask('sms', () => config) };
   try {
     for (;;) {

@@ -1,28 +1,13 @@
-import { runOnce } from 'graphile-worker';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { many, one } from '../../src/db/client.ts';
-import { createLogger } from '../../src/log.ts';
 import { loadCrontab, loadTaskList } from '../../src/worker/tasks.ts';
-import { workerLogger } from '../../src/worker/run.ts';
 import { usePool, useTestDatabase } from '../support/database.ts';
-
-const log = createLogger({ env: 'test', logLevel: 'silent', shutdownTimeoutMs: 1000 });
+import { runJobsOnce } from '../support/worker.ts';
 
 describe('worker', () => {
   const db = useTestDatabase();
   const ctx = usePool(db);
-
-  async function runQueuedJobs(): Promise<void> {
-    const pool = new pg.Pool({ connectionString: db.loginUrl('worker') });
-    pool.on('error', () => {});
-    pool.on('connect', (c) => c.on('error', () => {}));
-    try {
-      await runOnce({ pgPool: pool, taskList: await loadTaskList(), logger: workerLogger(log) });
-    } finally {
-      await pool.end();
-    }
-  }
 
   it('runs a task enqueued from SQL through internal.enqueue, as the worker role', async () => {
     const workerPool = new pg.Pool({ connectionString: db.loginUrl('worker') });
@@ -37,7 +22,7 @@ describe('worker', () => {
     } finally {
       await workerPool.end();
     }
-    await runQueuedJobs();
+    await runJobsOnce(db);
     const beats = await many<{ source: string; beats: string }>(
       ctx.pool,
       'select source, beats from internal.worker_heartbeats',
@@ -56,7 +41,7 @@ describe('worker', () => {
 
   it('fails a job whose payload does not parse, with the reason, and keeps it for retry', async () => {
     await ctx.pool.query(`select internal.enqueue('system__heartbeat', '{"source": 42}')`);
-    await runQueuedJobs();
+    await runJobsOnce(db);
     const job = await one<{ last_error: string; attempts: number }>(
       ctx.pool,
       `select last_error, attempts from graphile_worker.jobs where task_identifier = 'system__heartbeat'`,
