@@ -27,5 +27,18 @@ end
 $$;
 comment on function internal.pre_request() is 'Runs before every REST request (PGRST_DB_PRE_REQUEST), as the request role.';
 
+-- Shared trigger function: `before update … execute function internal.tg_touch_updated_at()`.
+create or replace function internal.tg_touch_updated_at() returns trigger
+language plpgsql volatile
+set search_path = ''
+as $$
+begin
+  new.updated_at := now();
+  return new;
+end
+$$;
+comment on function internal.tg_touch_updated_at() is 'Trigger: sets the row''s updated_at to the transaction time on every update.';
+revoke all on function internal.tg_touch_updated_at() from public;
+
 grant execute on function internal.jwt_claims(), internal.jwt_sub() to anon, customer, operator, service, worker;
 grant execute on function internal.pre_request() to authenticator, anon, customer, operator, service;

@@ -48,21 +48,9 @@ comment on column public.customers.status is 'active, inactive or closed.';
 comment on column public.customers.created_at is 'When the customer record was created.';
 comment on column public.customers.updated_at is 'When the customer record last changed (set by trigger).';
 
-create or replace function internal.tg_customers__updated_at() returns trigger
-language plpgsql volatile
-set search_path = ''
-as $$
-begin
-  new.updated_at := now();
-  return new;
-end
-$$;
-comment on function internal.tg_customers__updated_at() is 'Trigger: sets customers.updated_at on every update.';
-revoke all on function internal.tg_customers__updated_at() from public;
-
 drop trigger if exists _100_timestamps on public.customers;
 create trigger _100_timestamps before update on public.customers
-  for each row execute function internal.tg_customers__updated_at();
+  for each row execute function internal.tg_touch_updated_at();
 
 -- public.operators and public.operator_escos -----------------------------------------------------------
 -- Written by administrators (psql, as the owner); an operator reads only their own row and memberships.

@@ -113,21 +113,9 @@ drop trigger if exists _500_notification_preferences on public.customers;
 create trigger _500_notification_preferences after insert on public.customers
   for each row execute function internal.tg_customers__notification_preferences();
 
-create or replace function internal.tg_notification_preferences__touch() returns trigger
-language plpgsql volatile
-set search_path = ''
-as $$
-begin
-  new.updated_at := now();
-  return new;
-end
-$$;
-comment on function internal.tg_notification_preferences__touch() is 'Trigger: keeps notification_preferences.updated_at current.';
-revoke all on function internal.tg_notification_preferences__touch() from public;
-
 drop trigger if exists _100_touch on public.notification_preferences;
 create trigger _100_touch before update on public.notification_preferences
-  for each row execute function internal.tg_notification_preferences__touch();
+  for each row execute function internal.tg_touch_updated_at();
 
 -- internal bookkeeping ----------------------------------------------------------------------------------
 
