@@ -1,6 +1,6 @@
 // REST gateway throughput and latency against the floor: the same SQL sent with `pg` directly
 // from the same process. Flags: --seconds N (per phase, default 5), --clients N (default 16),
-// --db URL (a superuser URL of the server to use, default the local PostgreSQL), --only NAME
+// --db URL (a superuser URL of the server to use, default an embedded PostgreSQL of its own), --only NAME
 // (one case: 'filtered read', 'embed', 'insert' or 'rpc'). Each case is measured three times in
 // one run, interleaved: the gateway as configured by default (prepared statements), the gateway
 // with PGRST_DB_PREPARED_STATEMENTS=false, and the floor (named statements, as the gateway sends them).
@@ -12,14 +12,15 @@ import { createLogger } from '../../src/log.ts';
 import { startGateway } from '../../src/rest/gateway.ts';
 import { closablePool } from '../../src/rest/pool.ts';
 import { restConfig } from '../../test/rest/support/config.ts';
-import { createFixtureDatabase, serverUrl } from '../../test/rest/support/database.ts';
+import { createFixtureDatabase } from '../../test/rest/support/database.ts';
+import { openScratchServer } from '../../src/db/provision.ts';
 import { fixtureSql } from '../../test/rest/support/fixture.ts';
 
 const { values: flags } = parseArgs({
   options: {
     seconds: { type: 'string', default: '5' },
     clients: { type: 'string', default: '16' },
-    db: { type: 'string', default: serverUrl },
+    db: { type: 'string' },
     only: { type: 'string' },
   },
 });
@@ -64,14 +65,19 @@ async function measure(ops: (() => Promise<void>)[]): Promise<Figures[]> {
   });
 }
 
+const logger = createLogger(loadConfig([], { FLOWS_ENV: 'test', LOG_LEVEL: 'silent' }).runtime);
+// --db names a server to use; by default an embedded one of the benchmark's own (or DATABASE_URL's server).
+const server =
+  flags.db === undefined
+    ? await openScratchServer(loadConfig(['database']).database, logger)
+    : { serverUrl: flags.db, stop: async () => {} };
 const db = await createFixtureDatabase(
   (roles) => `${fixtureSql(roles)}
 create table test.events (id bigserial primary key, payload text);
 grant insert, select on test.events to "${roles.anon}";
 grant usage on sequence test.events_id_seq to "${roles.anon}";`,
-  flags.db,
+  server.serverUrl,
 );
-const logger = createLogger(loadConfig([], { FLOWS_ENV: 'test', LOG_LEVEL: 'silent' }).runtime);
 const startBenchGateway = (prepared: boolean) =>
   startGateway(
     restConfig(db.authenticatorUrl, {
@@ -258,4 +264,5 @@ try {
   await unprepared.close();
   await endDirect();
   await db.drop();
+  await server.stop();
 }

@@ -1,9 +1,8 @@
-// A database and roles of one test file's own on the system PostgreSQL (until the shared harness
-// serves REST tests): `flows_rest_test_<random>` and `rest_<random>_{anon,authenticator,user}`.
+// A database and roles of one test file's own, on the test run's server (test/support/global-setup.ts:
+// the embedded PostgreSQL, or the server of DATABASE_URL): `flows_rest_test_<random>` and
+// `rest_<random>_{anon,authenticator,user}`. The REST tests use a fixture schema, not Flows.
 import { randomBytes } from 'node:crypto';
 import { quoteIdent, quoteLiteral, withClient, withDatabase, withLogin } from '../../../src/db/client.ts';
-
-export const serverUrl = 'postgresql://postgres@127.0.0.1:5432/postgres';
 
 export interface FixtureRoles {
   anon: string;
@@ -24,7 +23,7 @@ export interface FixtureDatabase {
 /** Creates the database and roles, then runs `fixture(roles)` (SQL) in the database. */
 export async function createFixtureDatabase(
   fixture: (roles: FixtureRoles) => string,
-  server: string = serverUrl,
+  server: string,
 ): Promise<FixtureDatabase> {
   const id = randomBytes(5).toString('hex');
   const name = `flows_rest_test_${id}`;

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { SignJWT, type JWTPayload } from 'jose';
 import type pg from 'pg';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { loadConfig, type Env } from '../../../src/config.ts';
 import { createLogger } from '../../../src/log.ts';
 import { startGateway, type Gateway } from '../../../src/rest/gateway.ts';
@@ -32,7 +32,7 @@ export interface GatewayOptions {
 export function useGateway(options: GatewayOptions): TestGateway {
   const holder = {} as TestGateway;
   beforeAll(async () => {
-    const db = await createFixtureDatabase(options.fixture);
+    const db = await createFixtureDatabase(options.fixture, inject('flowsTest').serverUrl);
     const secret = randomBytes(24).toString('hex');
     const config = restConfig(db.authenticatorUrl, {
       PGRST_DB_ANON_ROLE: db.roles.anon,
