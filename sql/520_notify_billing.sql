@@ -1,7 +1,6 @@
 -- Notifications, part 3: billing and payments events (issues 6 and 7). Invoices issued reach the outbox
 -- through internal.billing_events (the billing issue's event table, inserted in the issuing transaction);
--- payments through public.payments. The triggers are created only where those tables exist, so this file
--- applies on a schema without them; the functions are plpgsql, checked when they first run.
+-- payments through public.payments (both created by migrations 0010 and 0020, applied before sql/).
 
 -- Invoice issued: the customers on the account, by email with the PDF attached (notify__email fetches it
 -- through internal.notify_invoice_document once the billing renderer has stored it).
@@ -73,17 +72,10 @@ $$;
 comment on function internal.tg_payments__notify() is 'Trigger: a payment received queues a receipt for the account''s holders and payers.';
 revoke all on function internal.tg_payments__notify() from public;
 
-do $$
-begin
-  if to_regclass('internal.billing_events') is not null then
-    drop trigger if exists _500_notify on internal.billing_events;
-    create trigger _500_notify after insert on internal.billing_events
-      for each row execute function internal.tg_billing_events__notify();
-  end if;
-  if to_regclass('public.payments') is not null then
-    drop trigger if exists _500_notify on public.payments;
-    create trigger _500_notify after insert on public.payments
-      for each row execute function internal.tg_payments__notify();
-  end if;
-end
-$$;
+drop trigger if exists _500_notify on internal.billing_events;
+create trigger _500_notify after insert on internal.billing_events
+  for each row execute function internal.tg_billing_events__notify();
+
+drop trigger if exists _500_notify on public.payments;
+create trigger _500_notify after insert on public.payments
+  for each row execute function internal.tg_payments__notify();
