@@ -17,15 +17,19 @@ $$;
 comment on function internal.jwt_sub() is 'The subject (sub claim) of the current request, or null.';
 
 create or replace function internal.pre_request() returns void
-language plpgsql stable
+language plpgsql volatile
 set search_path = ''
 as $$
 begin
-  -- PGRST_DB_PRE_REQUEST. A no-op until service keys (internal.api_keys) arrive.
-  return;
+  -- PGRST_DB_PRE_REQUEST. Service tokens must name a live registered key (sql/600_keys.sql); other roles'
+  -- tokens come from the identity provider and are checked by their signature and claims alone.
+  if current_user = 'service' then
+    perform internal.service_key_check();
+  end if;
 end
 $$;
-comment on function internal.pre_request() is 'Runs before every REST request (PGRST_DB_PRE_REQUEST), as the request role.';
+comment on function internal.pre_request() is $$Runs before every REST request (PGRST_DB_PRE_REQUEST), as the request role.
+A service token is refused (401) unless its jti is a live key of internal.api_keys whose scopes allow the request.$$;
 
 -- Shared trigger function: `before update … execute function internal.tg_touch_updated_at()`.
 create or replace function internal.tg_touch_updated_at() returns trigger

@@ -4,7 +4,7 @@
 -- and the benchmark:
 --   1. select internal.open_interval_staging();           -- an empty pg_temp.interval_hh_staging
 --   2. insert into pg_temp.interval_hh_staging … (or COPY)  -- the batch, one row per half-hour
---   3. select * from internal.ingest_staged_intervals();  -- validate, flag, one INSERT … ON CONFLICT
+--   3. select * from internal.ingest_staged_intervals();  -- validate, flag, one INSERT (… ON CONFLICT)
 -- The staging table belongs to this session and to flows_owner (the definer functions only read a
 -- table they own); insert is granted to PUBLIC, harmless since only this session can reach it.
 
@@ -175,7 +175,15 @@ declare
   first_ts timestamptz;
   last_ts timestamptz;
   total bigint;
-  suspicious bigint;  -- staged rows given a flag
+  bad_rows bigint;          -- malformed staged rows
+  maybe_suspicious bigint;  -- staged rows outside [0, the lowest limit of the batch's ESCOs]
+  suspicious bigint := 0;   -- staged rows that get a flag
+  registers uuid[];         -- the batch's registers, each once
+  known_registers bigint;   -- how many of them exist and the caller may write
+  lowest_limit numeric;
+  fresh boolean;            -- no register of the batch has a row in the batch's time range yet
+  n_inserted bigint := 0;
+  n_updated bigint := 0;
 begin
   if staging is null or not exists (
        select 1 from pg_catalog.pg_class c
@@ -194,30 +202,47 @@ begin
       using errcode = '42501', hint = 'Interval data is ingested by the service and worker roles.';
   end if;
 
-  -- One pass finds the first bad row; the whole batch is rejected, naming it.
-  select s.row_number, s.register_id, s."timestamp",
-         case
-           when s.register_id is null or s."timestamp" is null or s.import_kwh is null
-                or s.source is null or s.source = '' or coalesce(s.quality, 'actual') not in ('actual', 'estimated')
-             then 'required'
-           when s."timestamp" <> pg_catalog.date_bin('30 minutes', s."timestamp", '2000-01-01 00:00:00+00') then 'aligned'
-           when s."timestamp" < '2000-01-01 00:00:00+00' or s."timestamp" >= latest then 'range'
-           when abs(s.import_kwh) >= 1e11 or abs(s.export_kwh) >= 1e11 then 'magnitude'
-           else 'register'
-         end as problem
-    into bad
-    from pg_temp.interval_hh_staging s
-    left join flows.meter_registers r on r.register_id = s.register_id
-   where s.register_id is null or s."timestamp" is null or s.import_kwh is null
-      or s.source is null or s.source = '' or coalesce(s.quality, 'actual') not in ('actual', 'estimated')
-      or s."timestamp" <> pg_catalog.date_bin('30 minutes', s."timestamp", '2000-01-01 00:00:00+00')
-      or s."timestamp" < '2000-01-01 00:00:00+00' or s."timestamp" >= latest
-      or abs(s.import_kwh) >= 1e11 or abs(s.export_kwh) >= 1e11
-      -- unknown registers and registers of other ESCOs get the same answer: nothing leaks about them
-      or r.register_id is null or (allowed_escos is not null and r.esco <> all (allowed_escos))
-   order by s.row_number
-   limit 1;
-  if found then
+  -- The batch's registers, each once: all must exist and be writable by the caller. The lowest
+  -- jump limit among their ESCOs lets the pass below spot suspicious rows without a join.
+  registers := array(select distinct s.register_id from pg_temp.interval_hh_staging s);
+  select count(*), min(esco.max_interval_kwh) into known_registers, lowest_limit
+    from flows.meter_registers r
+    join flows.escos esco on esco.id = r.esco
+   where r.register_id = any (registers) and (allowed_escos is null or r.esco = any (allowed_escos));
+
+  -- One pass over the batch: its size and time range, whether any row is malformed and whether any
+  -- may be suspicious (the UPDATE further down decides exactly).
+  select count(*), min(s."timestamp"), max(s."timestamp"),
+         count(*) filter (
+           where s.register_id is null or s."timestamp" is null or s.import_kwh is null
+              or s.source is null or s.source = '' or coalesce(s.quality, 'actual') not in ('actual', 'estimated')
+              or s."timestamp" <> pg_catalog.date_bin('30 minutes', s."timestamp", '2000-01-01 00:00:00+00')
+              or s."timestamp" < '2000-01-01 00:00:00+00' or s."timestamp" >= latest
+              or s.import_kwh >= 1e11 or s.import_kwh <= -1e11 or s.export_kwh >= 1e11 or s.export_kwh <= -1e11),
+         count(*) filter (
+           where s.import_kwh < 0 or s.export_kwh < 0 or s.import_kwh > lowest_limit or s.export_kwh > lowest_limit)
+    into total, first_ts, last_ts, bad_rows, maybe_suspicious
+    from pg_temp.interval_hh_staging s;
+
+  -- The whole batch is rejected, naming its first bad row (looked for only when there is one);
+  -- unknown registers and registers of other ESCOs get the same answer: nothing leaks about them.
+  if bad_rows > 0 or known_registers < cardinality(registers) then
+    select x.row_number, x.register_id, x."timestamp", x.problem into bad
+      from (select s.row_number, s.register_id, s."timestamp",
+                   case
+                     when s.register_id is null or s."timestamp" is null or s.import_kwh is null
+                          or s.source is null or s.source = '' or coalesce(s.quality, 'actual') not in ('actual', 'estimated')
+                       then 'required'
+                     when s."timestamp" <> pg_catalog.date_bin('30 minutes', s."timestamp", '2000-01-01 00:00:00+00') then 'aligned'
+                     when s."timestamp" < '2000-01-01 00:00:00+00' or s."timestamp" >= latest then 'range'
+                     when abs(s.import_kwh) >= 1e11 or abs(s.export_kwh) >= 1e11 then 'magnitude'
+                     when r.register_id is null or (allowed_escos is not null and r.esco <> all (allowed_escos)) then 'register'
+                   end as problem
+              from pg_temp.interval_hh_staging s
+              left join flows.meter_registers r on r.register_id = s.register_id) x
+     where x.problem is not null
+     order by x.row_number
+     limit 1;
     case bad.problem
       when 'required' then
         raise exception 'row %: register_id, timestamp, import_kwh and source are required, quality is actual or estimated',
@@ -232,72 +257,86 @@ begin
       when 'magnitude' then
         raise exception 'row %: energy value out of range', bad.row_number
           using errcode = '22003', hint = 'import_kwh and export_kwh are kWh per half-hour, below 1e11.';
-      else
+      else  -- 'register'
         raise exception 'row %: register % not found', bad.row_number, bad.register_id
           using errcode = 'PT404',
                 hint = 'Check the register id in flows.meter_registers (a service token writes only registers of its ESCOs).';
     end case;
   end if;
-
-  select count(*), min(s."timestamp"), max(s."timestamp") into total, first_ts, last_ts
-    from pg_temp.interval_hh_staging s;
   if total = 0 then
     return query select 0::bigint, 0::bigint, 0::bigint, 0::bigint;
     return;
   end if;
 
   -- What the foreign key would do: no register may disappear under the rows being written.
-  perform 1 from flows.meter_registers r
-   where r.register_id in (select distinct s.register_id from pg_temp.interval_hh_staging s)
-     for key share;
+  perform 1 from flows.meter_registers r where r.register_id = any (registers) for key share;
 
   perform internal.ensure_interval_partitions(first_ts, last_ts);
 
   -- Suspicious values are flagged, never dropped. Only rows outside [0, max] need a look, so one
-  -- UPDATE of those few staged rows keeps the flag logic off the hot path of the INSERT below.
+  -- UPDATE of those few staged rows (none in most batches) keeps the flag logic off the hot path.
   -- A counter that wraps at 2^32 Wh gives a large negative difference; wrapped back it is plausible.
-  update pg_temp.interval_hh_staging s
-     set flags = array_remove(array[
-           case when (s.import_kwh < 0 and not coalesce(s.import_kwh + wrap between 0 and esco.max_interval_kwh, false))
-                  or (s.export_kwh < 0 and not coalesce(s.export_kwh + wrap between 0 and esco.max_interval_kwh, false))
-                then 'negative' end,
-           case when s.import_kwh > esco.max_interval_kwh or s.export_kwh > esco.max_interval_kwh then 'jump' end,
-           case when (s.import_kwh < 0 and s.import_kwh + wrap between 0 and esco.max_interval_kwh)
-                  or (s.export_kwh < 0 and s.export_kwh + wrap between 0 and esco.max_interval_kwh)
-                then 'counter_wrap' end
-         ], null)
-    from flows.meter_registers r
-    join flows.escos esco on esco.id = r.esco
-   where r.register_id = s.register_id
-     and (s.import_kwh < 0 or s.export_kwh < 0
-          or s.import_kwh > esco.max_interval_kwh or s.export_kwh > esco.max_interval_kwh);
-  -- every row this UPDATE touches gets at least one flag
-  get diagnostics suspicious = row_count;
+  if maybe_suspicious > 0 then
+    update pg_temp.interval_hh_staging s
+       set flags = array_remove(array[
+             case when (s.import_kwh < 0 and not coalesce(s.import_kwh + wrap between 0 and esco.max_interval_kwh, false))
+                    or (s.export_kwh < 0 and not coalesce(s.export_kwh + wrap between 0 and esco.max_interval_kwh, false))
+                  then 'negative' end,
+             case when s.import_kwh > esco.max_interval_kwh or s.export_kwh > esco.max_interval_kwh then 'jump' end,
+             case when (s.import_kwh < 0 and s.import_kwh + wrap between 0 and esco.max_interval_kwh)
+                    or (s.export_kwh < 0 and s.export_kwh + wrap between 0 and esco.max_interval_kwh)
+                  then 'counter_wrap' end
+           ], null)
+      from flows.meter_registers r
+      join flows.escos esco on esco.id = r.esco
+     where r.register_id = s.register_id
+       and (s.import_kwh < 0 or s.export_kwh < 0
+            or s.import_kwh > esco.max_interval_kwh or s.export_kwh > esco.max_interval_kwh);
+    -- every row this UPDATE touches gets at least one flag
+    get diagnostics suspicious = row_count;
+  end if;
 
-  -- One INSERT … ON CONFLICT. An insert stamps ingested_at with now() (the transaction's start), an
-  -- update with clock_timestamp() (later), which is how the counts tell them apart.
+  -- New data (the usual case: the next half-hours of each register) is a plain INSERT; a batch that
+  -- meets stored rows is one INSERT … ON CONFLICT, which costs about twice as much per row.
+  fresh := not exists (select 1 from flows.register_interval_hh t
+                        where t.register_id = any (registers) and t."timestamp" between first_ts and last_ts);
   begin
-    return query
-    with written as (
-      insert into flows.register_interval_hh as t
-        (register_id, "timestamp", import_kwh, export_kwh, quality, source, flags, ingested_at)
-      select s.register_id, s."timestamp", round(s.import_kwh, 3), round(s.export_kwh, 3),
-             coalesce(s.quality, 'actual'), s.source, coalesce(s.flags, '{}'), now()
-        from pg_temp.interval_hh_staging s
-      on conflict (register_id, "timestamp") do update
-        set import_kwh = excluded.import_kwh, export_kwh = excluded.export_kwh, quality = excluded.quality,
-            source = excluded.source, flags = excluded.flags, ingested_at = clock_timestamp()
-        -- an estimate never replaces an actual value; identical values are left alone
-        where not (t.quality = 'actual' and excluded.quality = 'estimated')
-          and (t.import_kwh, t.export_kwh, t.quality, t.flags)
-              is distinct from (excluded.import_kwh, excluded.export_kwh, excluded.quality, excluded.flags)
-      returning t.ingested_at = now() as is_insert
-    )
-    select count(*) filter (where w.is_insert),
-           count(*) filter (where not w.is_insert),
-           total - count(*),
-           suspicious
-      from written w;
+    if fresh then
+      begin
+        insert into flows.register_interval_hh
+          (register_id, "timestamp", import_kwh, export_kwh, quality, source, flags, ingested_at)
+        select s.register_id, s."timestamp", round(s.import_kwh, 3), round(s.export_kwh, 3),
+               coalesce(s.quality, 'actual'), s.source, coalesce(s.flags, '{}'), now()
+          from pg_temp.interval_hh_staging s;
+        get diagnostics n_inserted = row_count;
+      exception when unique_violation then
+        -- a row repeated in the batch, or rows another session wrote meanwhile: the INSERT is undone
+        -- and the upsert below sorts it out
+        fresh := false;
+      end;
+    end if;
+    if not fresh then
+      -- An insert stamps ingested_at with now() (the transaction's start), an update with
+      -- clock_timestamp() (later), which is how the counts tell them apart.
+      with written as (
+        insert into flows.register_interval_hh as t
+          (register_id, "timestamp", import_kwh, export_kwh, quality, source, flags, ingested_at)
+        select s.register_id, s."timestamp", round(s.import_kwh, 3), round(s.export_kwh, 3),
+               coalesce(s.quality, 'actual'), s.source, coalesce(s.flags, '{}'), now()
+          from pg_temp.interval_hh_staging s
+        on conflict (register_id, "timestamp") do update
+          set import_kwh = excluded.import_kwh, export_kwh = excluded.export_kwh, quality = excluded.quality,
+              source = excluded.source, flags = excluded.flags, ingested_at = clock_timestamp()
+          -- an estimate never replaces an actual value; identical values are left alone
+          where not (t.quality = 'actual' and excluded.quality = 'estimated')
+            and (t.import_kwh, t.export_kwh, t.quality, t.flags)
+                is distinct from (excluded.import_kwh, excluded.export_kwh, excluded.quality, excluded.flags)
+        returning t.ingested_at = now() as is_insert
+      )
+      select count(*) filter (where w.is_insert), count(*) filter (where not w.is_insert)
+        into n_inserted, n_updated
+        from written w;
+    end if;
   exception when cardinality_violation then
     -- the same register and half-hour twice in the batch: say which rows
     select x.row_number, x.register_id, x."timestamp", x.first_row into bad
@@ -313,10 +352,11 @@ begin
   end;
 
   truncate pg_temp.interval_hh_staging;
+  return query select n_inserted, n_updated, total - n_inserted - n_updated, suspicious;
 end
 $$;
 comment on function internal.ingest_staged_intervals() is
-  'The one ingest path for interval data: moves pg_temp.interval_hh_staging into flows.register_interval_hh with one INSERT … ON CONFLICT (idempotent; actual beats estimated; suspicious values flagged). Returns counts.';
+  'The one ingest path for interval data: moves pg_temp.interval_hh_staging into flows.register_interval_hh with one INSERT (… ON CONFLICT where the batch meets stored rows; idempotent; actual beats estimated; suspicious values flagged). Returns counts.';
 revoke all on function internal.ingest_staged_intervals() from public;
 grant execute on function internal.ingest_staged_intervals() to worker;
 

@@ -1,5 +1,7 @@
--- The audit trail: internal.audit_log, written by one generic trigger on the tables whose changes matter
--- (customers, accounts, supplies, tariffs, the meter registry). Append-only; no web role reads it.
+-- The audit trail: internal.audit_log, written by one generic trigger on every table holding personal or
+-- financial data (the list at the end of this file and in docs/security.md, "Audit trail"). Append-only for
+-- every role including the owner; the one path that may change entries is internal.audit_redact_customer
+-- (customer_erase, sql/610_data_protection.sql), which only replaces personal values.
 
 comment on table internal.audit_log is $$Audit trail: who changed what, when. Append-only; readable by no web role.
 One row per inserted, updated or deleted row of an audited table. An update records only the columns that
@@ -9,20 +11,38 @@ comment on column internal.audit_log.at is 'When the change happened (transactio
 comment on column internal.audit_log.db_role is 'Database role that made the change (the REST request''s role, else the login).';
 comment on column internal.audit_log.subject is 'JWT subject (sub) of the request that made the change; null outside a request.';
 comment on column internal.audit_log.table_name is 'Schema-qualified table name, e.g. public.customers.';
-comment on column internal.audit_log.operation is 'INSERT, UPDATE or DELETE.';
+comment on column internal.audit_log.operation is 'INSERT, UPDATE or DELETE; ERASE for a customer_erase (new_values: what it did).';
 comment on column internal.audit_log.row_key is 'Key of the changed row, e.g. {"id": "…"}.';
 comment on column internal.audit_log.old_values is 'DELETE: the row; UPDATE: the changed columns before; INSERT: null.';
 comment on column internal.audit_log.new_values is 'INSERT: the row; UPDATE: the changed columns after; DELETE: null.';
+comment on column internal.audit_log.request_id is 'The REST request''s id: its X-Request-Id header (request.headers), when it has one.';
+comment on column internal.audit_log.customer is 'The customer the entry is about, from the row (customers.id, or its customer column).';
+comment on column internal.audit_log.account is 'The account the entry is about, from the row (accounts.id, or its account column).';
 
 -- Even the owner may only insert: the trigger below refuses update, delete and truncate for everyone.
 revoke update, delete, truncate on internal.audit_log from flows_owner;
+
+create or replace function internal.audit_request_id() returns text
+language sql stable
+set search_path = ''
+as $$
+  select left(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-request-id', 200)
+$$;
+comment on function internal.audit_request_id() is
+  'The REST request''s X-Request-Id header (PostgREST and the gateway put the headers in request.headers), or null.';
+revoke all on function internal.audit_request_id() from public;
 
 create or replace function internal.tg_audit() returns trigger
 language plpgsql volatile security definer
 set search_path = ''
 as $$
 declare
-  key_columns text[] := case when tg_nargs > 0 then tg_argv else array['id'] end;
+  -- Trigger arguments: key columns (comma-separated), the customer column, the account column ('' = none),
+  -- columns never copied into the log (comma-separated).
+  key_columns text[] := string_to_array(coalesce(tg_argv[0], 'id'), ',');
+  customer_column text := nullif(coalesce(tg_argv[1], ''), '');
+  account_column text := nullif(coalesce(tg_argv[2], ''), '');
+  omitted text[] := coalesce(string_to_array(nullif(tg_argv[3], ''), ','), '{}');
   old_row jsonb := case when tg_op in ('UPDATE', 'DELETE') then to_jsonb(old) end;
   new_row jsonb := case when tg_op in ('INSERT', 'UPDATE') then to_jsonb(new) end;
   old_diff jsonb;
@@ -34,38 +54,62 @@ begin
       into old_diff, new_diff
       from jsonb_each(new_row) n
       join jsonb_each(old_row) o on o.key = n.key
-     where n.value is distinct from o.value;
+     where n.value is distinct from o.value and n.key <> all (omitted);
     if old_diff is null then
-      return null; -- nothing changed
+      return null; -- nothing changed (or only omitted columns)
     end if;
   else
-    old_diff := old_row;
-    new_diff := new_row;
+    old_diff := old_row - omitted;
+    new_diff := new_row - omitted;
   end if;
 
-  insert into internal.audit_log (db_role, subject, table_name, operation, row_key, old_values, new_values)
-  values (coalesce(request_role, session_user::text), internal.jwt_sub(), tg_table_schema || '.' || tg_table_name,
-          tg_op,
+  insert into internal.audit_log (db_role, subject, request_id, table_name, operation, row_key, customer, account,
+                                  old_values, new_values)
+  values (coalesce(request_role, session_user::text), internal.jwt_sub(), internal.audit_request_id(),
+          tg_table_schema || '.' || tg_table_name, tg_op,
           (select jsonb_object_agg(k, coalesce(new_row, old_row) -> k) from unnest(key_columns) k),
+          (coalesce(new_row, old_row) ->> customer_column)::uuid,
+          (coalesce(new_row, old_row) ->> account_column)::uuid,
           old_diff, new_diff);
   return null;
 end
 $$;
 comment on function internal.tg_audit() is $$Trigger (after insert, update or delete, for each row): appends the change to internal.audit_log.
-Trigger arguments name the key columns (default id). Records the request's role and JWT sub, and for an update
-only the columns that changed. SECURITY DEFINER: no caller may write the audit log directly.$$;
+Trigger arguments: the key columns (comma-separated, default id), the column naming the customer and the one naming the
+account the row is about ('' = none), and columns never copied into the log (comma-separated). Records the request's
+role, JWT sub and X-Request-Id, and for an update only the columns that changed. SECURITY DEFINER: no caller may write
+the audit log directly.$$;
 revoke all on function internal.tg_audit() from public;
 
 create or replace function internal.tg_audit_log__append_only() returns trigger
 language plpgsql volatile
 set search_path = ''
 as $$
+declare
+  stack text;
 begin
+  -- The one exception: internal.audit_redact_customer (customer_erase) replacing personal values. It runs as the
+  -- owner, grants the owner the column privilege on the values for its one statement only (no role holds it
+  -- otherwise), is on the call stack, and changes nothing but the values. (The owner can always change the
+  -- table's definition; this guard stops every other role, superusers' own sessions, and mistakes.)
+  if tg_op = 'UPDATE' and current_user = 'flows_owner'
+     and has_column_privilege('flows_owner', 'internal.audit_log', 'old_values', 'UPDATE') then
+    get diagnostics stack = pg_context;
+    if position('PL/pgSQL function internal.audit_redact_customer(uuid) line ' in stack) > 0
+       and (new.id, new.at, new.db_role, new.subject, new.request_id, new.table_name, new.operation, new.row_key,
+            new.customer, new.account)
+           is not distinct from
+           (old.id, old.at, old.db_role, old.subject, old.request_id, old.table_name, old.operation, old.row_key,
+            old.customer, old.account) then
+      return new;
+    end if;
+  end if;
   raise exception 'internal.audit_log is append-only'
-    using errcode = '42501', hint = 'Audit entries are never changed or removed.';
+    using errcode = '42501', hint = 'Audit entries are never changed or removed (customer_erase only redacts personal values).';
 end
 $$;
-comment on function internal.tg_audit_log__append_only() is 'Trigger: refuses update, delete and truncate on internal.audit_log, whoever asks.';
+comment on function internal.tg_audit_log__append_only() is
+  'Trigger: refuses update, delete and truncate on internal.audit_log, whoever asks; only internal.audit_redact_customer may replace values.';
 revoke all on function internal.tg_audit_log__append_only() from public;
 
 drop trigger if exists _100_append_only on internal.audit_log;
@@ -75,16 +119,47 @@ drop trigger if exists _100_append_only_truncate on internal.audit_log;
 create trigger _100_append_only_truncate before truncate on internal.audit_log
   for each statement execute function internal.tg_audit_log__append_only();
 
+-- Audited tables: name, key columns, customer column, account column, omitted columns (docs/security.md,
+-- "Audit trail", also lists the tables left out and why). The outbox's address and message content are never
+-- copied: the notification row is the record of what was sent, and retention must be able to remove it. Bulk time series (flows.register_interval_hh and the meter histories)
+-- are not personal and carry no audit trigger.
 do $$
 declare
-  t text;
+  t record;
 begin
-  foreach t in array array['public.customers', 'public.accounts', 'public.account_supplies', 'public.benchmark_tariffs',
-                           'public.microgrid_tariffs', 'public.customer_tariffs', 'flows.meter_registry']
+  for t in select * from (values
+    ('public.customers', 'id', 'id', '', null),
+    ('public.customer_accounts', 'customer,account', 'customer', 'account', null),
+    ('public.accounts', 'id', '', 'id', null),
+    ('public.account_supplies', 'id', '', 'account', null),
+    ('public.customer_tariffs', 'id', 'customer', '', null),
+    ('public.notification_preferences', 'customer', 'customer', '', null),
+    ('public.notifications', 'id', 'customer', '', 'address,payload'),
+    ('public.operators', 'id', '', '', null),
+    ('public.operator_escos', 'operator,esco', '', '', null),
+    ('public.operator_alert_subscriptions', 'id', '', '', null),
+    ('public.benchmark_tariffs', 'id', '', '', null),
+    ('public.microgrid_tariffs', 'id', '', '', null),
+    ('public.billing_settings', 'esco', '', '', null),
+    ('public.community_solar_allocations', 'id', '', '', null),
+    ('public.invoices', 'id', '', 'account', null),
+    ('public.ledger_entries', 'id', '', 'account', null),
+    ('public.payments', 'id', '', 'account', null),
+    ('public.payment_allocations', 'id', '', '', null),
+    ('public.payment_reminders', 'id', '', 'account', null),
+    ('public.refunds', 'id', '', 'account', null),
+    ('public.topups', 'id', '', 'account', null),
+    ('public.esco_bank_accounts', 'id', '', '', null),
+    ('public.bank_statements', 'id', '', '', null),
+    ('public.bank_transactions', 'id', '', 'matched_account', null),
+    ('flows.properties', 'id', '', '', null),
+    ('flows.meter_registry', 'id', '', '', null)
+  ) as a(table_name, key_columns, customer_column, account_column, omitted)
   loop
-    execute format('drop trigger if exists _900_audit on %s', t);
+    execute format('drop trigger if exists _900_audit on %s', t.table_name);
     execute format('create trigger _900_audit after insert or update or delete on %s
-                      for each row execute function internal.tg_audit()', t);
+                      for each row execute function internal.tg_audit(%L, %L, %L, %L)',
+                   t.table_name, t.key_columns, t.customer_column, t.account_column, coalesce(t.omitted, ''));
   end loop;
 end
 $$;

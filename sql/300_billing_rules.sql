@@ -23,10 +23,38 @@ $$;
 comment on function internal.london_midnight(date) is 'The instant a Europe/London day starts.';
 revoke all on function internal.london_midnight(date) from public;
 
+-- The floor of billing: Σ import, Σ export and the half-hours present (and with export) per register and
+-- Europe/London day of [period_from, period_to), for the given registers. A billing run takes it once per
+-- pass for all its registers (internal.billing_register_days); a dry run or a rebill computes it for its own.
+-- PL/pgSQL so that the query is planned for the registers at hand (a few: index scans; a whole ESCO: one
+-- parallel scan and hash aggregate, like the floor) — RETURN QUERY may run in parallel, an SQL function not.
+drop function if exists internal.billing_interval_days(uuid[], date, date);
+create or replace function internal.billing_interval_days(register_ids uuid[], period_from date, period_to date)
+returns table (register_id uuid, day date, import_kwh numeric, export_kwh numeric, present integer, export_present integer)
+language plpgsql stable
+set search_path = ''
+as $$
+begin
+  return query execute $q$
+    select i.register_id, (i."timestamp" at time zone 'Europe/London')::date, sum(i.import_kwh), sum(i.export_kwh),
+           count(*)::integer, count(i.export_kwh)::integer
+      from flows.register_interval_hh i
+     where i.register_id in (select unnest($1)) and i."timestamp" >= $2 and i."timestamp" < $3
+     group by 1, 2
+  $q$ using register_ids, internal.london_midnight(period_from), internal.london_midnight(period_to);
+end
+$$;
+comment on function internal.billing_interval_days(uuid[], date, date) is
+  'Σ import, Σ export and half-hours present per register and Europe/London day of the period (the floor of billing).';
+revoke all on function internal.billing_interval_days(uuid[], date, date) from public;
+
 -- The lines of every account in `account_ids` for the days [period_from, period_to), as of `as_of`
 -- (the bill date: consumption more than 12 months before it is not charged). Positions order the
--- lines within an account. Amounts are signed: credits are negative.
-create or replace function internal.billing_compute(account_ids uuid[], period_from date, period_to date, as_of date)
+-- lines within an account. Amounts are signed: credits are negative. With `run_id`, the interval data
+-- come from the run's daily aggregate (internal.billing_register_days) instead of the half-hours.
+drop function if exists internal.billing_compute(uuid[], date, date, date);
+create or replace function internal.billing_compute(account_ids uuid[], period_from date, period_to date, as_of date,
+                                                    run_id uuid default null)
 returns table (
   account uuid, esco uuid, "position" integer, line_type text, element text, description text,
   quantity numeric, unit text, unit_price numeric, amount numeric, from_date date, to_date date,
@@ -55,6 +83,11 @@ ct as (
     from public.customer_tariffs t
    where t.customer in (select h.customer from holder h)
 ),
+-- the local days of the period, with the instants they start and end
+days as materialized (
+  select d::date as day, internal.london_midnight(d::date) as t0, internal.london_midnight(d::date + 1) as t1
+    from generate_series(period_from, period_to - 1, interval '1 day') d
+),
 supply as materialized (
   select s.id as supply, s.account, s.property, a.esco, a.vat_rate_pct,
          daterange(greatest(s.start_date, period_from), least(coalesce(s.end_date, period_to), period_to)) as days
@@ -65,17 +98,17 @@ supply as materialized (
 ),
 -- one row per account, property and supplied day, with the tariff in force that day
 account_day as materialized (
-  select su.account, su.esco, su.supply, su.property, d::date as day,
+  select su.account, su.esco, su.supply, su.property, d.day, d.t0, d.t1,
          m.id as tariff, c.id as customer_tariff,
          coalesce(c.standing_charge_gbp_day, m.standing_charge_gbp_day) as standing_rate,
          coalesce(c.unit_rate_a_gbp_kwh, m.unit_rate_a_gbp_kwh) as rate_a,
          coalesce(c.unit_rate_b_gbp_kwh, m.unit_rate_b_gbp_kwh) as rate_b,
          m.export_rate_gbp_kwh as export_rate
     from supply su
-    cross join lateral generate_series(lower(su.days), upper(su.days) - 1, interval '1 day') d
-    join mt m on m.esco = su.esco and m.days @> d::date
+    join days d on su.days @> d.day
+    join mt m on m.esco = su.esco and m.days @> d.day
     left join holder h on h.account = su.account
-    left join ct c on c.customer = h.customer and c.microgrid_tariff = m.id and c.days @> d::date
+    left join ct c on c.customer = h.customer and c.microgrid_tariff = m.id and c.days @> d.day
 ),
 -- registers at the supplied properties, with the instants the supply and the register overlap
 account_register as materialized (
@@ -93,32 +126,41 @@ account_register as materialized (
    where tstzrange(r.start_time, r.end_time) && tstzrange(internal.london_midnight(lower(su.days)),
                                                          internal.london_midnight(upper(su.days)))
 ),
--- the floor: one aggregate of the interval rows per register and local day
+-- the interval data per register and local day: the run's aggregate, else computed for these registers
 hh as materialized (
-  select ar.supply, i.register_id, (i."timestamp" at time zone 'Europe/London')::date as day,
-         sum(i.import_kwh) as import_kwh, sum(i.export_kwh) as export_kwh,
-         count(*)::integer as present, count(i.export_kwh)::integer as export_present
-    from account_register ar
-    join flows.register_interval_hh i
-      on i.register_id = ar.register_id and i."timestamp" >= ar.t_from and i."timestamp" < ar.t_to
-   where i."timestamp" >= internal.london_midnight(period_from) and i."timestamp" < internal.london_midnight(period_to)
-   group by 1, 2, 3
+  select d.register_id, d.day, d.import_kwh, d.export_kwh, d.present, d.export_present
+    from internal.billing_register_days d
+   where run_id is not null and d.run = run_id
+     and d.register_id = any (array(select distinct ar.register_id from account_register ar))
+  union all
+  select d.register_id, d.day, d.import_kwh, d.export_kwh, d.present, d.export_present
+    from internal.billing_interval_days(array(select distinct ar.register_id from account_register ar),
+                                        period_from, period_to) d
+   where run_id is null
 ),
--- every register-day that should have data, and what it has
+-- every register-day that should have data, and what it has; a day the register's own window cuts (a meter
+-- exchange inside the day) counts only the half-hours inside the window
 register_day as materialized (
   select ar.account, ar.esco, ar.supply, ar.register_id, ar.element, ar.nature, ar.has_export_reads, ad.day, ad.tariff,
          ad.customer_tariff,
          case ar.element when 'B' then ad.rate_b else ad.rate_a end as rate, ad.export_rate,
-         greatest(internal.london_midnight(ad.day), ar.t_from) as t_from,
-         least(internal.london_midnight(ad.day + 1), ar.t_to) as t_to,
-         (extract(epoch from least(internal.london_midnight(ad.day + 1), ar.t_to)
-                           - greatest(internal.london_midnight(ad.day), ar.t_from)) / 1800)::integer as expected,
-         coalesce(h.present, 0) as present, coalesce(h.import_kwh, 0) as actual_kwh,
-         h.export_kwh, coalesce(h.export_present, 0) as export_present
+         greatest(ad.t0, ar.t_from) as t_from, least(ad.t1, ar.t_to) as t_to,
+         (extract(epoch from least(ad.t1, ar.t_to) - greatest(ad.t0, ar.t_from)) / 1800)::integer as expected,
+         case when p.present is not null then p.present else coalesce(h.present, 0) end as present,
+         case when p.present is not null then p.import_kwh else coalesce(h.import_kwh, 0) end as actual_kwh,
+         case when p.present is not null then p.export_kwh else h.export_kwh end as export_kwh,
+         case when p.present is not null then p.export_present else coalesce(h.export_present, 0) end as export_present
     from account_register ar
-    join account_day ad on ad.supply = ar.supply
-     and internal.london_midnight(ad.day) < ar.t_to and internal.london_midnight(ad.day + 1) > ar.t_from
-    left join hh h on h.supply = ar.supply and h.register_id = ar.register_id and h.day = ad.day
+    join account_day ad on ad.supply = ar.supply and ad.t0 < ar.t_to and ad.t1 > ar.t_from
+    left join hh h on h.register_id = ar.register_id and h.day = ad.day
+    left join lateral (
+      select coalesce(sum(i.import_kwh), 0) as import_kwh, sum(i.export_kwh) as export_kwh,
+             count(*)::integer as present, count(i.export_kwh)::integer as export_present
+        from flows.register_interval_hh i
+       where (ar.t_from > ad.t0 or ar.t_to < ad.t1)
+         and i.register_id = ar.register_id and i."timestamp" >= greatest(ad.t0, ar.t_from)
+         and i."timestamp" < least(ad.t1, ar.t_to)
+      having ar.t_from > ad.t0 or ar.t_to < ad.t1) p on true
 ),
 -- estimates for the register-days with missing half-hours: cumulative reads at the day's boundaries
 -- (within an hour), else the same weekday's profile (the same local half-hours 1–4 weeks earlier)
@@ -142,13 +184,16 @@ missing_hh as materialized (
     cross join lateral generate_series(m.t_from, m.t_to - interval '30 minutes', interval '30 minutes') g(t)
    where not exists (select 1 from nearby n where n.register_id = m.register_id and n."timestamp" = g.t)
 ),
+-- each missing half-hour's same local half-hour 1, 2, 3 and 4 weeks earlier
+missing_earlier as materialized (
+  select m.supply, m.register_id, m.day, m.t, m.local_t - k * interval '7 days' as earlier
+    from missing_hh m cross join generate_series(1, 4) k
+),
 profile as (
   select w.supply, w.register_id, w.day, sum(w.kwh) as kwh
     from (select mh.supply, mh.register_id, mh.day, mh.t, avg(n.import_kwh) as kwh
-            from missing_hh mh
-            cross join generate_series(1, 4) k
-            join nearby n on n.register_id = mh.register_id and n.quality = 'actual'
-                         and n.local_ts = mh.local_t - k * interval '7 days'
+            from missing_earlier mh
+            join nearby n on n.register_id = mh.register_id and n.quality = 'actual' and n.local_ts = mh.earlier
            group by 1, 2, 3, 4) w
    group by 1, 2, 3
 ),
@@ -294,14 +339,17 @@ select l.account, l.esco,
        l.estimated, l.tariff, l.customer_tariff, l.inputs
   from lines l
 $$;
-comment on function internal.billing_compute(uuid[], date, date, date) is
+comment on function internal.billing_compute(uuid[], date, date, date, uuid) is
   'The billing rules (docs/billing.md): every line of the given accounts for [period_from, period_to), as of the bill date. Writes nothing.';
-revoke all on function internal.billing_compute(uuid[], date, date, date) from public;
+revoke all on function internal.billing_compute(uuid[], date, date, date, uuid) from public;
 
--- Totals of the lines of one account (rows of billing_compute): the only place the invoice arithmetic lives.
+-- Totals of the lines of one account (rows of billing_compute, or of an invoice): the only place the invoice
+-- arithmetic lives. An `account_balance` line (the balance brought forward on a final bill) is already in the
+-- ledger and is not part of the total.
+drop function if exists internal.billing_totals(jsonb, numeric);
 create or replace function internal.billing_totals(lines jsonb, vat_rate_pct numeric)
-returns table (supply_subtotal numeric, vat numeric, export_credit numeric, community_credit numeric, total numeric,
-               estimated boolean)
+returns table (supply_subtotal numeric, vat numeric, export_credit numeric, community_credit numeric,
+               meter_credit numeric, total numeric, estimated boolean)
 language sql immutable
 set search_path = ''
 as $$
@@ -312,43 +360,47 @@ as $$
     select coalesce(sum(l.amount) filter (where l.line_type in ('standing_charge', 'unit_charge', 'adjustment')), 0) as supply,
            coalesce(sum(l.amount) filter (where l.line_type = 'export_credit'), 0) as export,
            coalesce(sum(l.amount) filter (where l.line_type = 'community_credit'), 0) as community,
+           coalesce(sum(l.amount) filter (where l.line_type = 'meter_credit'), 0) as meter,
            coalesce(bool_or(l.estimated), false) as estimated
       from l
   )
   select s.supply::numeric(12, 2), internal.billing_vat(s.supply, vat_rate_pct)::numeric(12, 2),
-         s.export::numeric(12, 2), s.community::numeric(12, 2),
-         (s.supply + internal.billing_vat(s.supply, vat_rate_pct) + s.export + s.community)::numeric(12, 2), s.estimated
+         s.export::numeric(12, 2), s.community::numeric(12, 2), s.meter::numeric(12, 2),
+         (s.supply + internal.billing_vat(s.supply, vat_rate_pct) + s.export + s.community + s.meter)::numeric(12, 2),
+         s.estimated
     from s
 $$;
 comment on function internal.billing_totals(jsonb, numeric) is
-  'Invoice totals from its lines: supply subtotal, VAT once on it, export and community credits (outside VAT), total.';
+  'Invoice totals from its lines: supply subtotal, VAT once on it, export, community and meter credits (outside VAT), total.';
 revoke all on function internal.billing_totals(jsonb, numeric) from public;
 
 -- Prepay: what the meter charged over the period (balance at the start − balance at the end + top-ups
--- verified in between), for the meters at the account's supplied properties.
+-- verified in between), for the meters at the account's supplied properties, over the days each was supplied
+-- (a move-out ends at the move-out, not at the end of the month).
 create or replace function internal.prepay_meter_charged(account_id uuid, period_from date, period_to date)
 returns numeric
 language sql stable
 set search_path = ''
 as $$
   select sum(coalesce(b0.balance, 0) - coalesce(b1.balance, 0) + coalesce(tu.amount, 0))
-    from (select distinct shm.meter
+    from (select distinct shm.meter,
+                 internal.london_midnight(greatest(s.start_date, period_from)) as t_from,
+                 internal.london_midnight(least(coalesce(s.end_date, period_to), period_to)) as t_to
             from public.account_supplies s
             join flows.properties_service_head psh on psh.property = s.property
             join flows.service_head_meter shm on shm.service_head = psh.service_head
            where s.account = account_id and daterange(s.start_date, s.end_date) && daterange(period_from, period_to)) m
     left join lateral (select b.balance from flows.meter_prepay_balance b
-                        where b.meter_id = m.meter and b."timestamp" <= internal.london_midnight(period_from)
+                        where b.meter_id = m.meter and b."timestamp" <= m.t_from
                         order by b."timestamp" desc limit 1) b0 on true
     left join lateral (select b.balance from flows.meter_prepay_balance b
-                        where b.meter_id = m.meter and b."timestamp" <= internal.london_midnight(period_to)
+                        where b.meter_id = m.meter and b."timestamp" <= m.t_to
                         order by b."timestamp" desc limit 1) b1 on true
     left join lateral (select sum(t.amount) as amount from public.topups t
                         where t.meter = m.meter and t.account = account_id and t.status = 'verified'
-                          and t.verified_at >= internal.london_midnight(period_from)
-                          and t.verified_at < internal.london_midnight(period_to)) tu on true
+                          and t.verified_at >= m.t_from and t.verified_at < m.t_to) tu on true
    where b0.balance is not null or b1.balance is not null
 $$;
 comment on function internal.prepay_meter_charged(uuid, date, date) is
-  'Prepay: balance movement the meters reported over the period (start − end + verified top-ups); null without balances.';
+  'Prepay: balance movement the meters reported over the supplied days of the period (start − end + verified top-ups); null without balances.';
 revoke all on function internal.prepay_meter_charged(uuid, date, date) from public;

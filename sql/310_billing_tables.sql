@@ -104,6 +104,7 @@ comment on column public.billing_runs.started_by is 'Who started the run (JWT su
 comment on column public.billing_runs.created_at is 'When the run was first requested.';
 comment on column public.billing_runs.started_at is 'When the current pass started.';
 comment on column public.billing_runs.finished_at is 'When the current pass finished.';
+comment on column public.billing_runs.aggregated_at is 'When the current pass aggregated the month''s interval data (its first step).';
 
 -- public.invoices -------------------------------------------------------------------------------------------
 
@@ -134,7 +135,13 @@ comment on column public.invoices.supply_subtotal is 'Sum of the supply lines (s
 comment on column public.invoices.vat is 'VAT: round(vat_rate_pct/100 × supply_subtotal, 2).';
 comment on column public.invoices.export_credit is 'Export credit, £ (negative), outside VAT.';
 comment on column public.invoices.community_credit is 'Community solar credit, £ (negative), outside VAT.';
-comment on column public.invoices.total is 'Amount due, £: supply_subtotal + vat + export_credit + community_credit.';
+comment on column public.invoices.total is 'Total of the bill, £: supply_subtotal + vat + export_credit + community_credit + meter_credit.';
+comment on column public.invoices.meter_credit is
+  'Final prepay statements: credit left on the meter at move-out that the ledger did not hold yet, £ (negative), outside VAT.';
+comment on column public.invoices.balance_brought_forward is
+  'Final bills: the account''s ledger balance before this bill, £ (negative = credit carried to it); not part of total.';
+comment on column public.invoices.amount_due is
+  'total + balance_brought_forward, £: on a final bill, what the account owes (negative: the credit refunded to it).';
 comment on column public.invoices.meter_charged_gbp is 'Statements: what the meter deducted over the period (balance movement plus top-ups).';
 comment on column public.invoices.drift_gbp is 'Statements: total − meter_charged_gbp.';
 comment on column public.invoices.drift_flagged is 'Statements: |drift_gbp| above the ESCO''s tolerance.';
@@ -166,7 +173,8 @@ comment on column public.invoice_lines.id is 'Line id.';
 comment on column public.invoice_lines.invoice is 'The invoice (public.invoices.id).';
 comment on column public.invoice_lines.esco is 'The ESCO (flows.escos.id).';
 comment on column public.invoice_lines.position is 'Order on the document.';
-comment on column public.invoice_lines.line_type is 'standing_charge, unit_charge, export_credit, community_credit or adjustment.';
+comment on column public.invoice_lines.line_type is
+  'standing_charge, unit_charge, export_credit, community_credit, adjustment; on final bills meter_credit and account_balance (not in the total).';
 comment on column public.invoice_lines.element is 'Register element (A, B, SINGLE) for unit charges and their adjustments.';
 comment on column public.invoice_lines.description is 'What the line is, as printed.';
 comment on column public.invoice_lines.quantity is 'Days or kWh.';
@@ -195,7 +203,7 @@ comment on column public.ledger_entries.id is 'Entry id.';
 comment on column public.ledger_entries.esco is 'The ESCO (flows.escos.id).';
 comment on column public.ledger_entries.account is 'The account (public.accounts.id).';
 comment on column public.ledger_entries.at is 'When the entry was made.';
-comment on column public.ledger_entries.kind is 'invoice, statement, credit_note, payment, topup or adjustment.';
+comment on column public.ledger_entries.kind is 'invoice, statement, credit_note, payment, topup or adjustment (e.g. a refund due at move-out).';
 comment on column public.ledger_entries.amount is '£, positive = debit (owed), negative = credit.';
 comment on column public.ledger_entries.invoice is 'The invoice, statement or credit note, if any.';
 comment on column public.ledger_entries.description is 'What the entry is.';
@@ -210,3 +218,5 @@ grant select on internal.billing_events to worker;
 grant update (processed_at) on internal.billing_events to worker;
 create policy select_as_worker on internal.billing_events for select to worker using (true);
 create policy update_as_worker on internal.billing_events for update to worker using (true) with check (true);
+comment on table internal.billing_register_days is $$A billing run's interval data per register and Europe/London day of its month
+(Σ import, Σ export, half-hours present), aggregated once when a pass starts and removed when it ends.$$;

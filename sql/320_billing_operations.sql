@@ -42,8 +42,26 @@ revoke all on function internal.billing_can_manage(uuid) from public;
 
 -- Drafting --------------------------------------------------------------------------------------------------
 
+-- Many accounts at once: the planner cannot size the CTEs of billing_compute, and a nested loop over them is
+-- quadratic. Hash joins and hash aggregates (with the memory to keep them in one batch) make a billing
+-- statement one pass over its rows (docs/billing.md). For the rest of the transaction; `false` goes back to
+-- the session's settings.
+create or replace function internal.billing_bulk_plan(bulk boolean) returns void
+language sql volatile
+set search_path = ''
+as $$
+  select pg_catalog.set_config(x.name, case when billing_bulk_plan.bulk then b.value else x.reset_val end, true)
+    from pg_catalog.pg_settings x
+    join (values ('enable_nestloop', 'off'), ('enable_sort', 'off'), ('work_mem', '256MB')) b(name, value)
+      on b.name = x.name
+$$;
+comment on function internal.billing_bulk_plan(boolean) is
+  'Billing statements over many accounts: hash joins and aggregates in memory for this transaction (true), or back (false).';
+revoke all on function internal.billing_bulk_plan(boolean) from public;
+
 -- Replaces the drafts of the given accounts for the period with freshly computed ones (one per account),
--- except for accounts that already have an issued document for it. Returns the drafts made.
+-- except for accounts that already have an issued document for it. Returns the drafts made. With `run_id`,
+-- the interval data come from the run's daily aggregate (internal.billing_run_step takes it).
 create or replace function internal.billing_draft(account_ids uuid[], period_from date, period_to date, run_id uuid,
                                                   as_of date)
 returns integer
@@ -52,19 +70,13 @@ set search_path = ''
 as $$
 declare
   made integer;
-  nestloop text := current_setting('enable_nestloop');
-  sorting text := current_setting('enable_sort');
-  memory text := current_setting('work_mem');
+  finals uuid[];
 begin
   delete from public.invoices i
    where i.account = any (account_ids) and i.period_start = period_from and i.status = 'draft'
      and i.kind in ('invoice', 'statement');
-  -- Many accounts at once: the planner cannot size the CTEs of billing_compute, and a nested loop over
-  -- them is quadratic. Hash joins make the run one pass over the period's interval rows (docs/billing.md).
   if cardinality(account_ids) > 20 then
-    perform set_config('enable_nestloop', 'off', true);
-    perform set_config('enable_sort', 'off', true); -- hash, not sort, the interval rows per register-day
-    perform set_config('work_mem', '64MB', true); -- the per-register-day hash tables of a batch stay in memory
+    perform internal.billing_bulk_plan(true);
   end if;
 
   with accts as materialized (
@@ -78,7 +90,7 @@ begin
                           and x.status not in ('draft', 'void'))
   ),
   lines as materialized (
-    select * from internal.billing_compute(array(select a.id from accts a), period_from, period_to, as_of)
+    select * from internal.billing_compute(array(select a.id from accts a), period_from, period_to, as_of, run_id)
   ),
   per as (
     select l.account, jsonb_agg(to_jsonb(l)) as lines from lines l group by l.account
@@ -102,7 +114,7 @@ begin
            h.vat_rate_pct, h.supply_subtotal, h.vat, h.export_credit, h.community_credit, h.total,
            h.charged, h.total - h.charged, coalesce(abs(h.total - h.charged) > h.tolerance, false)
       from heads h
-    returning id
+    returning id, is_final
   ),
   li as (
     insert into public.invoice_lines (invoice, esco, position, line_type, element, description, quantity, unit,
@@ -112,16 +124,116 @@ begin
       from lines l join heads h on h.account_id = l.account
     returning 1
   )
-  select count(*) into made from ins;
-  perform set_config('enable_nestloop', nestloop, true);
-  perform set_config('enable_sort', sorting, true);
-  perform set_config('work_mem', memory, true);
+  select coalesce(array_agg(ins.id) filter (where ins.is_final), '{}'), count(*)::integer into finals, made from ins;
+  if cardinality(account_ids) > 20 then
+    perform internal.billing_bulk_plan(false);
+  end if;
+  perform internal.final_bill_settle(finals);
   return made;
 end
 $$;
 comment on function internal.billing_draft(uuid[], date, date, uuid, date) is
   'Replaces the accounts'' drafts for the period with freshly computed ones (set-based); skips accounts already issued.';
 revoke all on function internal.billing_draft(uuid[], date, date, uuid, date) from public;
+
+-- Final bills: what the account has at move-out (docs/billing.md, "Final bill at move-out"), recomputed on
+-- the drafts given (when drafted, and again when issued, from the ledger as it is then):
+--  * the ledger balance brought forward (B), an `account_balance` line outside the total (it is in the ledger);
+--  * prepay: the credit left on the meters at move-out (Y, their last balance reading at or before the move-out
+--    instant, within a day). The ledger already holds the top-ups and statements, so after this bill it expects
+--    −(B + charges) on the meter; what the meter holds beyond that (meter credit loaded without a payment, or
+--    the meter charging less than the statements) is credited: a `meter_credit` line of −max(0, Y + B + charges),
+--    in the total, outside VAT.
+-- amount_due = total + B: the account's ledger balance once the bill is issued.
+create or replace function internal.final_bill_settle(invoice_ids uuid[]) returns void
+language plpgsql volatile
+set search_path = ''
+as $$
+begin
+  if cardinality(invoice_ids) = 0 then
+    return;
+  end if;
+  delete from public.invoice_lines l
+   using public.invoices i
+   where l.invoice = i.id and i.id = any (invoice_ids) and i.status = 'draft' and i.is_final
+     and l.line_type in ('meter_credit', 'account_balance');
+
+  with f as materialized (
+    select i.id, i.esco, i.account, i.kind, i.period_start, i.period_end,
+           i.supply_subtotal + i.vat + i.export_credit + i.community_credit as charges,
+           (select coalesce(sum(e.amount), 0) from public.ledger_entries e where e.account = i.account) as balance,
+           (select coalesce(max(l.position), 0) from public.invoice_lines l where l.invoice = i.id) as last_position
+      from public.invoices i
+     where i.id = any (invoice_ids) and i.status = 'draft' and i.is_final and i.kind in ('invoice', 'statement')
+  ),
+  meter as (
+    select f.id, sum(b.balance) as credit,
+           string_agg(format('%s £%s at %s', m.serial, b.balance,
+                             to_char(b."timestamp" at time zone 'Europe/London', 'YYYY-MM-DD HH24:MI')), ', '
+                      order by m.serial) as readings,
+           jsonb_agg(jsonb_build_object('meter', m.id, 'serial', m.serial, 'at', b."timestamp", 'balance', b.balance,
+                                        'move_out', internal.london_midnight(s.end_date))) as inputs
+      from f
+      join public.account_supplies s
+        on s.account = f.account and s.end_date > f.period_start and s.end_date <= f.period_end
+      join flows.properties_service_head psh on psh.property = s.property
+      join flows.service_head_meter shm on shm.service_head = psh.service_head
+      join flows.meter_registry m on m.id = shm.meter
+      cross join lateral (
+        select x.balance, x."timestamp" from flows.meter_prepay_balance x
+         where x.meter_id = m.id and x.balance is not null
+           and x."timestamp" <= internal.london_midnight(s.end_date)
+           and x."timestamp" > internal.london_midnight(s.end_date) - interval '1 day'
+         order by x."timestamp" desc limit 1) b
+     where f.kind = 'statement'
+     group by f.id
+  ),
+  settle as (
+    select f.*, m.credit, m.readings, m.inputs as meter_inputs,
+           -greatest(0, m.credit + f.balance + f.charges) as meter_credit
+      from f left join meter m on m.id = f.id
+  ),
+  lines as (
+    select s.id, s.esco, s.last_position + 1 as position, 'meter_credit' as line_type,
+           case when s.meter_credit < 0
+                then format('Credit left on your prepay meter at move-out (%s): £%s of it not yet on your account',
+                            s.readings, -s.meter_credit)
+                else format('Credit left on your prepay meter at move-out (%s): already on your account balance',
+                            s.readings) end as description,
+           -s.meter_credit as unit_price, s.meter_credit as amount,
+           jsonb_build_object('rule', 'meter_credit', 'meters', s.meter_inputs, 'meter_credit', s.credit,
+                              'ledger_balance', s.balance, 'charges', s.charges) as inputs
+      from settle s where s.credit is not null
+    union all
+    select s.id, s.esco, s.last_position + 2, 'account_balance',
+           case when s.balance < 0
+                then 'Credit on your account brought forward (payments, top-ups and credit notes not used yet)'
+                else 'Balance brought forward (earlier bills not paid yet)' end,
+           abs(s.balance), s.balance,
+           jsonb_build_object('rule', 'account_balance', 'ledger_balance', s.balance)
+      from settle s where s.balance <> 0
+  )
+  insert into public.invoice_lines (invoice, esco, position, line_type, description, quantity, unit, unit_price, amount,
+                                    from_date, to_date, inputs)
+  select l.id, l.esco, l.position, l.line_type, l.description, 1, 'item', l.unit_price, l.amount,
+         i.period_start, i.period_end, l.inputs
+    from lines l join public.invoices i on i.id = l.id;
+
+  update public.invoices i
+     set supply_subtotal = t.supply_subtotal, vat = t.vat, export_credit = t.export_credit,
+         community_credit = t.community_credit, meter_credit = t.meter_credit, total = t.total,
+         balance_brought_forward = coalesce((select l.amount from public.invoice_lines l
+                                              where l.invoice = i.id and l.line_type = 'account_balance'), 0)
+    from public.invoices x
+    cross join lateral internal.billing_totals(
+      (select jsonb_agg(to_jsonb(l)) from public.invoice_lines l where l.invoice = x.id), x.vat_rate_pct) t
+   where i.id = x.id and x.id = any (invoice_ids) and x.status = 'draft' and x.is_final
+     and x.kind in ('invoice', 'statement');
+end
+$$;
+comment on function internal.final_bill_settle(uuid[]) is
+  'Final bills (drafts): the ledger balance brought forward and the prepay meter credit left at move-out (docs/billing.md).';
+revoke all on function internal.final_bill_settle(uuid[]) from public;
 
 -- Issuing ---------------------------------------------------------------------------------------------------
 
@@ -134,8 +246,11 @@ set search_path = ''
 as $$
 declare
   issued integer;
+  credited uuid[];
 begin
   perform 1 from public.invoices i where i.id = any (invoice_ids) and i.status = 'draft' order by i.id for update;
+  -- final bills: the credit at move-out from the ledger and the meters as they are now
+  perform internal.final_bill_settle(invoice_ids);
 
   with g as (
     select i.esco, i.kind, count(*)::integer as n
@@ -174,6 +289,34 @@ begin
     from public.invoices i
    where i.id = any (invoice_ids) and i.status = 'issued'
   on conflict (invoice, kind) do nothing;
+
+  -- A final bill whose credit exceeds what is owed: the credit is refunded (a refund due, paid by the ESCO),
+  -- which debits the ledger back to zero. Credit from over-payments is applied to the final invoice by the
+  -- payments' own allocation (oldest due first).
+  with due as (
+    select i.id, i.esco, i.account, i.number, -i.amount_due as amount
+      from public.invoices i
+     where i.id = any (invoice_ids) and i.status = 'issued' and i.is_final and i.kind in ('invoice', 'statement')
+       and i.amount_due < 0
+  ), refund as (
+    insert into public.refunds (esco, account, amount, reason, source, status)
+    select d.esco, d.account, d.amount, format('Credit at move-out, final bill %s', d.number), 'billing:' || d.id,
+           'requested'
+      from due d
+    on conflict (source) do nothing
+    returning source
+  )
+  insert into public.ledger_entries (esco, account, kind, amount, invoice, description)
+  select d.esco, d.account, 'adjustment', d.amount, d.id, format('Refund due of the credit at move-out (final bill %s)', d.number)
+    from due d
+   where 'billing:' || d.id in (select r.source from refund r)
+  on conflict (invoice, kind) do nothing;
+  credited := array(select distinct i.account from public.invoices i
+                     where i.id = any (invoice_ids) and i.status = 'issued' and i.is_final and i.kind = 'invoice'
+                       and i.balance_brought_forward < 0);
+  if cardinality(credited) > 0 then
+    perform internal.payments_post(credited);
+  end if;
 
   insert into internal.billing_estimates (invoice, register_id, day, element, estimated_kwh, unit_price)
   select l.invoice, (e ->> 'register_id')::uuid, (e ->> 'day')::date, l.element, (e ->> 'kwh')::numeric, l.unit_price
@@ -273,10 +416,26 @@ begin
   if r.status in ('queued', 'failed') then
     update public.billing_runs x
        set status = 'running', started_at = now(), finished_at = null, errors = '[]', accounts_done = 0,
-           accounts_total = (select count(*) from internal.billing_run_accounts(r.esco, r.period_start))
+           accounts_total = (select count(*) from internal.billing_run_accounts(r.esco, r.period_start)),
+           aggregated_at = null
      where x.id = r.id returning * into r;
   end if;
-  if r.status = 'running' then
+  if r.status = 'running' and r.aggregated_at is null then
+    -- The pass's first step: the interval data of all the ESCO's registers per register and local day, in one
+    -- aggregate like the floor's; the batches join this small result (docs/billing.md, "Runs").
+    delete from internal.billing_register_days d where d.run = r.id;
+    perform internal.billing_bulk_plan(true);
+    insert into internal.billing_register_days (run, register_id, day, import_kwh, export_kwh, present, export_present)
+    select r.id, d.register_id, d.day, d.import_kwh, d.export_kwh, d.present, d.export_present
+      from internal.billing_interval_days(
+             array(select g.register_id from flows.meter_registers g
+                    where g.esco = r.esco
+                      and tstzrange(g.start_time, g.end_time) && tstzrange(internal.london_midnight(r.period_start),
+                                                                           internal.london_midnight(period_to))),
+             r.period_start, period_to) d;
+    perform internal.billing_bulk_plan(false);
+    update public.billing_runs x set aggregated_at = now() where x.id = r.id returning * into r;
+  elsif r.status = 'running' then
     batch := array(
       select a from internal.billing_run_accounts(r.esco, r.period_start) a
        where not exists (select 1 from public.invoices i
@@ -287,6 +446,7 @@ begin
        limit greatest(batch_size, 1));
     if cardinality(batch) = 0 then
       update public.billing_runs x set status = 'drafted', finished_at = now() where x.id = r.id returning * into r;
+      delete from internal.billing_register_days d where d.run = r.id;
     else
       perform internal.billing_draft(batch, r.period_start, period_to, r.id, r.bill_date);
       update public.billing_runs x
@@ -426,15 +586,17 @@ begin
     raise exception 'a reason is required' using errcode = '22023', hint = 'Say why the invoice is voided.';
   end if;
   insert into public.invoices (id, esco, account, kind, period_start, period_end, is_final, estimated, vat_rate_pct,
-                               supply_subtotal, vat, export_credit, community_credit, total, credits, void_reason)
+                               supply_subtotal, vat, export_credit, community_credit, meter_credit, total, credits,
+                               void_reason)
   values (credit_id, i.esco, i.account, 'credit_note', i.period_start, i.period_end, i.is_final, i.estimated,
-          i.vat_rate_pct, -i.supply_subtotal, -i.vat, -i.export_credit, -i.community_credit, -i.total, i.id, reason);
+          i.vat_rate_pct, -i.supply_subtotal, -i.vat, -i.export_credit, -i.community_credit, -i.meter_credit, -i.total,
+          i.id, reason);
   insert into public.invoice_lines (invoice, esco, position, line_type, element, description, quantity, unit, unit_price,
                                     amount, from_date, to_date, estimated, tariff, customer_tariff, inputs)
   select credit_id, l.esco, l.position, l.line_type, l.element, 'Credit: ' || l.description, -l.quantity, l.unit,
          l.unit_price, -l.amount, l.from_date, l.to_date, l.estimated, l.tariff, l.customer_tariff,
          jsonb_build_object('rule', 'credit_note', 'credits_line', l.id)
-    from public.invoice_lines l where l.invoice = i.id;
+    from public.invoice_lines l where l.invoice = i.id and l.line_type <> 'account_balance';
   update public.invoices x set status = 'void', void_reason = reason where x.id = i.id;
   -- estimates it trued up are open again; its own estimates no longer count (void invoices are skipped)
   update internal.billing_estimates e set trued_up_by = null where e.trued_up_by = i.id;
@@ -613,7 +775,9 @@ as $$
       'id', i.id, 'kind', i.kind, 'status', i.status, 'number', i.number, 'period_start', i.period_start,
       'period_end', i.period_end, 'is_final', i.is_final, 'estimated', i.estimated, 'vat_rate_pct', i.vat_rate_pct::text,
       'supply_subtotal', i.supply_subtotal::text, 'vat', i.vat::text, 'export_credit', i.export_credit::text,
-      'community_credit', i.community_credit::text, 'total', i.total::text, 'issued_at', i.issued_at,
+      'community_credit', i.community_credit::text, 'meter_credit', i.meter_credit::text, 'total', i.total::text,
+      'balance_brought_forward', i.balance_brought_forward::text, 'amount_due', i.amount_due::text,
+      'issued_at', i.issued_at,
       'due_date', i.due_date, 'meter_charged_gbp', i.meter_charged_gbp::text, 'drift_gbp', i.drift_gbp::text,
       'drift_flagged', i.drift_flagged, 'credits_number', (select c.number from public.invoices c where c.id = i.credits)),
     'lines', (select coalesce(jsonb_agg(jsonb_build_object(

@@ -1,104 +1,133 @@
 -- Matching bank lines to accounts (issue 7; docs/payments.md): the cascade the bank__reconcile job runs, the
--- review queue of lines no rule matched, and the operators' match / ignore actions. A line becomes at most one
--- payment: every path locks the line (FOR UPDATE, SKIP LOCKED for the job), re-checks its status, and
--- public.payments.source is unique on the line id, so two racing reconciles can never match a line twice.
+-- posting every match goes through (rules and operators alike), the review queue of lines no rule matched, and the
+-- operators' match / ignore actions. A line becomes at most one payment: every path locks the line (FOR UPDATE,
+-- SKIP LOCKED for the job), the posting re-checks its status, and public.payments.source is unique on the line id,
+-- so two racing reconciles can never match a line twice.
 
 drop function if exists internal.normalise_reference(text);
-
--- Rule 1 (reference): the account's payment reference, or the number of one of its open invoices, in the
--- remittance information or end-to-end id, after
--- normalising case, spaces and punctuation. Candidates are runs of 1–4 consecutive words of the text joined
--- without separators, so "ABC 123-456" finds the reference ABC123456 and so does "ref:abc123456"; a line whose
--- text names two different accounts matches neither (it waits for review).
 drop function if exists internal.bank_reconcile(uuid, uuid);
-create or replace function internal.bank_reconcile(esco_id uuid default null, statement_id uuid default null,
-                                                   name_threshold numeric default 0.6, window_days integer default 45)
-returns jsonb
+
+-- Posting matches: each line (locked by the caller, still an unmatched credit) becomes a payment of its account
+-- with its ledger credit, and is marked matched by its rule; then internal.payments_post allocates the accounts'
+-- money to their open invoices. Set-based: one statement for all the lines, whatever their number. Returns how
+-- many lines were matched (a line no longer unmatched, or whose payment exists, is left alone).
+create or replace function internal.bank_lines_post(line_ids uuid[], account_ids uuid[], rules text[],
+                                                    decided_by text)
+returns integer
 language plpgsql volatile security definer
 set search_path = ''
 as $$
 declare
   matched integer;
-  matched_more integer;
-  waiting integer;
   accounts uuid[];
-  more_accounts uuid[];
 begin
-  -- Every step carries what the next needs, so that no step joins back to `locked` (its row estimate is
+  with chosen as materialized (
+    select t.id, t.esco, t.amount, t.currency,
+           coalesce(t.booking_date, t.value_date)::timestamp at time zone 'Europe/London' as received_at,
+           left(t.remittance_information, 140) as reference, m.account, m.rule,
+           gen_random_uuid() as payment, gen_random_uuid() as entry
+      from unnest(line_ids, account_ids, rules) as m(line, account, rule)
+      join public.bank_transactions t on t.id = m.line
+     where t.status = 'unmatched' and t.amount > 0
+  ), paid as (
+    -- the payment and its ledger credit together (payments_post then finds the credit written)
+    insert into public.payments (id, esco, account, received_at, amount, currency, method, reference, source, status,
+                                 match_rule, ledger_entry)
+    select c.payment, c.esco, c.account, c.received_at, c.amount, c.currency, 'bank_transfer', c.reference,
+           'bank:' || c.id, 'received', c.rule, c.entry
+      from chosen c
+    on conflict (source) do nothing
+    returning id
+  ), credited as (
+    insert into public.ledger_entries (id, esco, account, at, kind, amount, description)
+    select c.entry, c.esco, c.account, c.received_at, 'payment', -c.amount,
+           internal.payment_ledger_description('bank_transfer', c.reference, false)
+      from chosen c
+     where c.payment in (select p.id from paid p)
+  ), done as (
+    update public.bank_transactions t
+       set status = 'matched', match_rule = c.rule, payment = c.payment, matched_account = c.account,
+           decided_by = bank_lines_post.decided_by, decided_at = now()
+      from chosen c
+     where t.id = c.id and c.payment in (select p.id from paid p)
+    returning t.matched_account
+  )
+  select count(*), coalesce(array_agg(distinct d.matched_account), '{}') into matched, accounts from done d;
+  -- the new payments pay open invoices (sql/440_payments_allocation.sql)
+  perform internal.payments_post(accounts);
+  return matched;
+end
+$$;
+comment on function internal.bank_lines_post(uuid[], uuid[], text[], text) is
+  'Posts matched bank credits (locked by the caller): one payment and ledger credit per line, the line marked matched by its rule, then allocation.';
+revoke all on function internal.bank_lines_post(uuid[], uuid[], text[], text) from public;
+
+-- The cascade, over the unmatched credits of an ESCO (or all) and a statement (or all), locked FOR UPDATE SKIP
+-- LOCKED so that concurrent runs share the work:
+--  1. reference — the account's payment reference, or the number of one of its open invoices, in the remittance
+--     information or end-to-end id, after normalising case, spaces and punctuation. Candidates are runs of 1–4
+--     consecutive words of the text joined without separators, so "ABC 123-456" finds the reference ABC123456 and
+--     so does "ref:abc123456"; a line whose text names two different accounts matches neither.
+--  2. amount_name — the amount is what an open invoice still owes and a holder or payer of its account has a name
+--     like the counterparty's (internal.name_similarity ≥ name_threshold).
+--  3. unique_amount — the only open invoice in the ESCO that owes exactly that amount, the money arriving between
+--     its issue date and window_days after it is due.
+-- Rules 2 and 3 see what rule 1 paid. One account per line, else the line waits for review.
+create or replace function internal.bank_reconcile(esco_id uuid default null, statement_id uuid default null,
+                                                   name_threshold numeric default 0.6, window_days integer default 45)
+returns jsonb
+language plpgsql volatile security definer
+set search_path = ''
+set work_mem = '64MB'  -- the candidates of 50,000 lines sort and hash in memory
+as $$
+declare
+  line_ids uuid[];
+  account_ids uuid[];
+  rules text[];
+  matched integer;
+  waiting integer;
+begin
+  -- Rule 1. Every step carries what the next needs, so that no step joins back to `locked` (its row estimate is
   -- useless right after an import, and a nested loop over it would be quadratic).
   with locked as (
-    select t.id, t.esco, t.amount, t.currency, coalesce(t.booking_date, t.value_date) as received_on,
-           t.remittance_information, t.end_to_end_id
+    select t.id, t.esco, t.remittance_information, t.end_to_end_id
       from public.bank_transactions t
      where t.status = 'unmatched' and t.amount > 0
        and (esco_id is null or t.esco = esco_id)
        and (statement_id is null or t.statement = statement_id)
        for update skip locked
-  ), words as materialized (
-    select l.id, l.esco, l.amount, l.currency, l.received_on, left(l.remittance_information, 140) as reference,
-           regexp_split_to_array(
-             btrim(regexp_replace(upper(coalesce(l.remittance_information, '') || ' ' || coalesce(l.end_to_end_id, '')),
-                                  '[^A-Z0-9]+', ' ', 'g')), ' ') as w
-      from locked l
   ), candidates as materialized (
-    select distinct wd.id, wd.esco, wd.amount, wd.currency, wd.received_on, wd.reference,
-           array_to_string(wd.w[i:i + k], '') as candidate
-      from words wd
-     cross join lateral generate_series(1, cardinality(wd.w)) i
-     cross join lateral generate_series(0, 3) k
-     where i + k <= cardinality(wd.w)
+    -- compared byte-wise (collation "C"): the candidates are upper-case letters and digits
+    select l.id, l.esco, array_to_string(w.w[i:i + k], '') collate "C" as candidate
+      from locked l
+     cross join lateral regexp_split_to_array(
+             btrim(regexp_replace(upper(coalesce(l.remittance_information, '') || ' ' || coalesce(l.end_to_end_id, '')),
+                                  '[^A-Z0-9]+', ' ', 'g')), ' ') as w(w)
+     cross join lateral generate_series(1, cardinality(w.w)) i
+     cross join lateral generate_series(0, least(3, cardinality(w.w) - i)) k
   ), refs as materialized (
-    select a.id as account, a.esco, regexp_replace(upper(a.payment_reference), '[^A-Z0-9]', '', 'g') as ref
+    select a.id as account, a.esco, regexp_replace(upper(a.payment_reference), '[^A-Z0-9]', '', 'g') collate "C" as ref
       from public.accounts a
      where esco_id is null or a.esco = esco_id
     union all
     -- the number of an open invoice names its account too
-    select i.account, i.esco, regexp_replace(upper(i.number), '[^A-Z0-9]', '', 'g')
+    select i.account, i.esco, regexp_replace(upper(i.number), '[^A-Z0-9]', '', 'g') collate "C"
       from public.invoices i
      where i.number is not null and i.kind = 'invoice' and i.status in ('issued', 'partially_paid')
        and (esco_id is null or i.esco = esco_id)
-  ), hits as materialized (
-    select c.id, c.esco, c.amount, c.currency, c.received_on, c.reference, min(r.account::text)::uuid as account,
-           gen_random_uuid() as entry
+  ), hits as (
+    select c.id, min(r.account::text)::uuid as account
       from candidates c
       join refs r on r.ref = c.candidate and r.esco = c.esco
-     group by c.id, c.esco, c.amount, c.currency, c.received_on, c.reference
-    having count(distinct r.account) = 1
-  ), paid as (
-    -- the payment and its ledger credit together (payments_post then finds the credit written)
-    insert into public.payments (esco, account, received_at, amount, currency, method, reference, source, status,
-                                 match_rule, ledger_entry)
-    select h.esco, h.account, h.received_on::timestamp at time zone 'Europe/London', h.amount, h.currency,
-           'bank_transfer', h.reference, 'bank:' || h.id, 'received', 'reference', h.entry
-      from hits h
-    on conflict (source) do nothing
-    returning id, account, substr(source, 6)::uuid as line, ledger_entry
-  ), credited as (
-    insert into public.ledger_entries (id, esco, account, at, kind, amount, description)
-    select h.entry, h.esco, h.account, h.received_on::timestamp at time zone 'Europe/London', 'payment', -h.amount,
-           left('Payment by bank transfer' || coalesce(' — ' || h.reference, ''), 200)
-      from hits h
-     where h.entry in (select p.ledger_entry from paid p)
-    returning 1
-  ), done as (
-    update public.bank_transactions t
-       set status = 'matched', match_rule = 'reference', payment = p.id, matched_account = p.account,
-           decided_by = 'bank__reconcile', decided_at = now()
-      from paid p
-     where t.id = p.line and t.status = 'unmatched'
-    returning t.matched_account
+     group by c.id
+    having min(r.account::text) = max(r.account::text)
   )
-  select count(*), coalesce(array_agg(distinct d.matched_account), '{}') into matched, accounts from done d;
-  -- the new payments credit the ledger and pay open invoices (sql/440_payments_allocation.sql)
-  perform internal.payments_post(accounts);
+  select array_agg(h.id), array_agg(h.account), array_agg('reference'::text) into line_ids, account_ids, rules from hits h;
+  matched := internal.bank_lines_post(line_ids, account_ids, rules, 'bank__reconcile');
 
-  -- Rules 2 and 3, for the credits rule 1 left: (2) amount_name — the amount is what an open invoice still
-  -- owes and a holder or payer of its account has a name like the counterparty's (internal.name_similarity ≥
-  -- name_threshold); (3) unique_amount — the only open invoice in the ESCO that owes exactly that amount, the
-  -- money arriving between its issue date and window_days after it is due. One account, else review.
+  -- Rules 2 and 3, for the credits rule 1 left.
   with lines as materialized (
-    select t.id, t.esco, t.amount, t.currency, coalesce(t.booking_date, t.value_date) as received_on,
-           left(t.remittance_information, 140) as reference, t.counterparty_name
+    select t.id, t.esco, t.amount, coalesce(t.booking_date, t.value_date) as received_on, t.counterparty_name
       from public.bank_transactions t
      where t.status = 'unmatched' and t.amount > 0
        and (esco_id is null or t.esco = esco_id)
@@ -135,41 +164,15 @@ begin
                         where b.account = o.account and bl.amount = o.outstanding)
      group by l.id
     having count(*) = 1
-  ), chosen as materialized (
-    select l.id, l.esco, l.amount, l.currency, l.received_on, l.reference, c.account, c.rule,
-           gen_random_uuid() as entry
-      from (select b.id, b.account, 'amount_name' as rule from by_name b
-            union all
-            -- an invoice that two lines of the same amount point at pays neither: both wait for review
-            select b.id, b.account, 'unique_amount' from by_amount b
-             where b.invoice not in (select x.invoice from by_amount x group by x.invoice having count(*) > 1)) c
-      join lines l on l.id = c.id
-  ), paid as (
-    insert into public.payments (esco, account, received_at, amount, currency, method, reference, source, status,
-                                 match_rule, ledger_entry)
-    select h.esco, h.account, h.received_on::timestamp at time zone 'Europe/London', h.amount, h.currency,
-           'bank_transfer', h.reference, 'bank:' || h.id, 'received', h.rule, h.entry
-      from chosen h
-    on conflict (source) do nothing
-    returning id, account, substr(source, 6)::uuid as line, ledger_entry, match_rule
-  ), credited as (
-    insert into public.ledger_entries (id, esco, account, at, kind, amount, description)
-    select h.entry, h.esco, h.account, h.received_on::timestamp at time zone 'Europe/London', 'payment', -h.amount,
-           left('Payment by bank transfer' || coalesce(' — ' || h.reference, ''), 200)
-      from chosen h
-     where h.entry in (select p.ledger_entry from paid p)
-    returning 1
-  ), done as (
-    update public.bank_transactions t
-       set status = 'matched', match_rule = p.match_rule, payment = p.id, matched_account = p.account,
-           decided_by = 'bank__reconcile', decided_at = now()
-      from paid p
-     where t.id = p.line and t.status = 'unmatched'
-    returning t.matched_account
+  ), chosen as (
+    select b.id, b.account, 'amount_name' as rule from by_name b
+    union all
+    -- an invoice that two lines of the same amount point at pays neither: both wait for review
+    select b.id, b.account, 'unique_amount' from by_amount b
+     where b.invoice not in (select x.invoice from by_amount x group by x.invoice having count(*) > 1)
   )
-  select count(*), coalesce(array_agg(distinct d.matched_account), '{}') into matched_more, more_accounts from done d;
-  perform internal.payments_post(more_accounts);
-  matched := matched + matched_more;
+  select array_agg(c.id), array_agg(c.account), array_agg(c.rule) into line_ids, account_ids, rules from chosen c;
+  matched := matched + internal.bank_lines_post(line_ids, account_ids, rules, 'bank__reconcile');
 
   select count(*) into waiting from public.bank_transactions t
    where t.status = 'unmatched' and t.amount > 0
@@ -264,24 +267,14 @@ set search_path = ''
 as $$
 declare
   line public.bank_transactions := internal.bank_line_for_decision(transaction_id);
-  payment_id uuid;
 begin
   if not exists (select 1 from public.accounts a where a.id = account_id and a.esco = line.esco) then
     raise exception 'account % not found', account_id
       using errcode = 'PT404', hint = 'The account must belong to the ESCO of the bank line.';
   end if;
-  insert into public.payments (esco, account, received_at, amount, currency, method, reference, source, status,
-                               match_rule)
-  values (line.esco, account_id, coalesce(line.booking_date, line.value_date)::timestamp at time zone 'Europe/London',
-          line.amount, line.currency, 'bank_transfer', left(line.remittance_information, 140), 'bank:' || line.id,
-          'received', 'manual')
-  returning id into payment_id;
-  update public.bank_transactions
-     set status = 'matched', match_rule = 'manual', payment = payment_id, matched_account = account_id,
-         decided_by = internal.jwt_sub(), decided_at = now()
-   where id = line.id;
-  perform internal.payments_post(array[account_id]);
-  return jsonb_build_object('transaction', line.id, 'payment', payment_id, 'account', account_id);
+  perform internal.bank_lines_post(array[line.id], array[account_id], array['manual'], internal.jwt_sub());
+  return jsonb_build_object('transaction', line.id, 'account', account_id,
+                            'payment', (select t.payment from public.bank_transactions t where t.id = line.id));
 end
 $$;
 comment on function public.bank_transaction_match(uuid, uuid) is

@@ -3,6 +3,19 @@
 -- money is allocated to its open invoices, oldest due first: an invoice paid in full becomes paid, in part
 -- partially_paid; what is left over stays on the account as credit and pays the next invoice.
 
+-- What a payment's ledger credit says ("Payment by bank transfer — <reference>"). Not SECURITY DEFINER and without
+-- `set search_path`, so that it is inlined.
+create or replace function internal.payment_ledger_description(method text, reference text, topup boolean)
+returns text
+language sql immutable
+as $$
+  select pg_catalog.left(pg_catalog.format('%s %s%s', case when topup then 'Top-up paid by' else 'Payment by' end,
+                                           pg_catalog.replace(method, '_', ' '), ' — ' || reference), 200)
+$$;
+comment on function internal.payment_ledger_description(text, text, boolean) is
+  'The description of a payment''s ledger credit: how it was paid and its reference.';
+revoke all on function internal.payment_ledger_description(text, text, boolean) from public;
+
 create or replace function internal.payments_post(account_ids uuid[])
 returns integer
 language plpgsql volatile security definer
@@ -19,19 +32,18 @@ begin
      from (select distinct (hashtext(a::text) & 255) as bucket from unnest(account_ids) a) b
     order by b.bucket;
 
-  -- 1. One ledger credit per payment.
+  -- 1. One ledger credit per payment that has none yet (bank payments are written with theirs).
   with pending as (
     select p.id, p.esco, p.account, p.received_at, p.amount, p.method, p.reference,
            exists (select 1 from public.topups t where t.payment = p.id) as topup,
            gen_random_uuid() as entry
       from public.payments p
-     where p.account in (select unnest(account_ids)) and p.ledger_entry is null and p.status <> 'failed'
+     where p.account = any (account_ids) and p.ledger_entry is null and p.status <> 'failed'
        for update of p
   ), entries as (
     insert into public.ledger_entries (id, esco, account, at, kind, amount, description)
     select d.entry, d.esco, d.account, d.received_at, case when d.topup then 'topup' else 'payment' end, -d.amount,
-           left(format('%s %s%s', case when d.topup then 'Top-up paid by' else 'Payment by' end,
-                       replace(d.method, '_', ' '), coalesce(' — ' || d.reference, '')), 200)
+           internal.payment_ledger_description(d.method, d.reference, d.topup)
       from pending d
     returning id
   )
@@ -41,26 +53,29 @@ begin
 
   -- 2. FIFO allocation per account: the unallocated money of its payments (oldest first) laid against the
   --    outstanding amounts of its open invoices (oldest due first); each overlap of the two running totals is an
-  --    allocation.
-  with money as (
-    select p.id, p.esco, p.account,
-           p.amount - coalesce((select sum(a.amount) from public.payment_allocations a where a.payment = p.id), 0) as left_over,
-           p.received_at
+  --    allocation. An invoice paid in full becomes paid, in part partially_paid; a payment whose money is all
+  --    allocated becomes allocated. (`= any (account_ids)`, not `in (select unnest(…))`: the planner then knows how
+  --    many payments there are and joins them to the invoices by hash, never in a nested loop.)
+  with money as materialized (
+    select p.id, p.esco, p.account, p.received_at,
+           p.amount - coalesce((select sum(a.amount) from public.payment_allocations a where a.payment = p.id), 0) as left_over
       from public.payments p
-     where p.account in (select unnest(account_ids)) and p.status in ('received', 'allocated') and p.ledger_entry is not null
+     where p.account = any (account_ids) and p.status = 'received' and p.ledger_entry is not null
   ), money_ranges as (
     select m.*, sum(m.left_over) over (partition by m.account order by m.received_at, m.id) as upto
       from money m where m.left_over > 0
-  ), owed as (
+  ), owed as materialized (
+    -- only the accounts that have money to allocate
     select i.id, i.esco, i.account, i.due_date, i.issued_at,
            i.total - coalesce((select sum(a.amount) from public.payment_allocations a where a.invoice = i.id), 0) as outstanding
       from public.invoices i
-     where i.account in (select unnest(account_ids)) and i.kind = 'invoice' and i.status in ('issued', 'partially_paid')
+     where i.account in (select m.account from money_ranges m) and i.kind = 'invoice'
+       and i.status in ('issued', 'partially_paid')
        for update of i
   ), owed_ranges as (
     select o.*, sum(o.outstanding) over (partition by o.account order by o.due_date nulls last, o.issued_at, o.id) as upto
       from owed o where o.outstanding > 0
-  ), pairs as (
+  ), pairs as materialized (
     select m.id as payment, o.id as invoice, m.esco,
            least(m.upto, o.upto) - greatest(m.upto - m.left_over, o.upto - o.outstanding) as amount
       from money_ranges m
@@ -70,20 +85,22 @@ begin
     insert into public.payment_allocations (esco, payment, invoice, amount)
     select p.esco, p.payment, p.invoice, p.amount from pairs p where p.amount > 0
     on conflict (payment, invoice) do update set amount = public.payment_allocations.amount + excluded.amount
-    returning payment, invoice
-  ), invoices_done as (
-    update public.invoices i
-       set status = case when i.total <= coalesce((select sum(a.amount) from public.payment_allocations a where a.invoice = i.id), 0)
-                                    + coalesce((select sum(x.amount) from pairs x where x.invoice = i.id), 0)
-                         then 'paid' else 'partially_paid' end
-     where i.id in (select invoice from inserted)
     returning 1
+  ), invoices_paid as (
+    update public.invoices i
+       set status = case when x.amount >= o.outstanding then 'paid' else 'partially_paid' end
+      from (select p.invoice, sum(p.amount) as amount from pairs p where p.amount > 0 group by p.invoice) x
+      join owed o on o.id = x.invoice
+     where i.id = x.invoice
+       and i.status is distinct from case when x.amount >= o.outstanding then 'paid' else 'partially_paid' end
+  ), payments_allocated as (
+    update public.payments p
+       set status = 'allocated'
+      from (select pr.payment, sum(pr.amount) as amount from pairs pr where pr.amount > 0 group by pr.payment) x
+      join money m on m.id = x.payment
+     where p.id = x.payment and x.amount >= m.left_over
   )
   select count(*) into allocated from inserted;
-
-  update public.payments p set status = 'allocated'
-   where p.account in (select unnest(account_ids)) and p.status = 'received'
-     and p.amount <= (select coalesce(sum(a.amount), 0) from public.payment_allocations a where a.payment = p.id);
   return allocated;
 end
 $$;

@@ -65,6 +65,7 @@ export const knownVariables = [
   'FLOWS_ENV',
   'LOG_LEVEL',
   'FLOWS_SHUTDOWN_TIMEOUT_MS',
+  'SENTRY_DSN',
   'DATABASE_URL',
   'FLOWS_DATA_DIR',
   'FLOWS_CACHE_DIR',
@@ -74,6 +75,10 @@ export const knownVariables = [
   'WORKER_DATABASE_URL',
   'WORKER_CONCURRENCY',
   'WORKER_POLL_INTERVAL_MS',
+  'WORKER_METRICS_PORT',
+  'FLOWS_METER_STALE_AFTER_HOURS',
+  'WORKER_RECOVERY_INTERVAL_MS',
+  'WORKER_RECOVERY_GRACE_MS',
   'FLOWS_TOKEN_TTL',
   'FLOWS_EMOP_MIN_GAP_MS',
   'FLOWS_EMOP_CONNECT_TIMEOUT_MS',
@@ -99,6 +104,11 @@ export const knownVariables = [
   'NOTIFY_SMS_MIN_INTERVAL_MS',
   'PGRST_BIN',
   'FLOWS_REST_MAX_BODY_BYTES',
+  'FLOWS_REALTIME_HOST',
+  'FLOWS_REALTIME_PORT',
+  'FLOWS_REALTIME_HEARTBEAT_MS',
+  'FLOWS_REALTIME_MAX_BUFFERED_BYTES',
+  'FLOWS_REALTIME_MAX_PENDING',
   // PostgREST's own variables (v13), read by `flows rest` exactly as postgrest reads them.
   'PGRST_DB_URI',
   'PGRST_DB_SCHEMAS',
@@ -151,6 +161,21 @@ const runtimeSchema = z.object({
   FLOWS_ENV: z.preprocess(blankToUndefined, flowsEnvSchema.default('development')),
   LOG_LEVEL: z.preprocess(blankToUndefined, logLevel.optional()),
   FLOWS_SHUTDOWN_TIMEOUT_MS: int(10_000, 1),
+  // https://<public key>@<host>/<project id>, as Sentry shows it (src/metrics/error-tracking.ts).
+  SENTRY_DSN: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^https?:\/\/[^@/\s]+@[^/\s]+(\/[^\s]*)?\/\d+$/, {
+        error: 'expected a Sentry DSN: https://<key>@<host>/<project id>',
+      })
+      .optional(),
+  ),
+});
+
+const metricsSchema = z.object({
+  WORKER_METRICS_PORT: optionalInt(0),
+  FLOWS_METER_STALE_AFTER_HOURS: int(6, 1),
 });
 
 const databaseSchema = z.object({
@@ -171,6 +196,8 @@ const workerSchema = z.object({
   WORKER_DATABASE_URL: z.preprocess(blankToUndefined, postgresUrl.optional()),
   WORKER_CONCURRENCY: int(16, 1),
   WORKER_POLL_INTERVAL_MS: int(2000, 1),
+  WORKER_RECOVERY_INTERVAL_MS: int(30_000, 1),
+  WORKER_RECOVERY_GRACE_MS: int(120_000, 0),
 });
 
 const emopSchema = z.object({
@@ -290,6 +317,14 @@ const restSchema = z.object({
   PGRST_ADMIN_SERVER_PORT: optionalInt(0),
 });
 
+const realtimeSchema = z.object({
+  FLOWS_REALTIME_HOST: z.preprocess(blankToUndefined, z.string().default('127.0.0.1')),
+  FLOWS_REALTIME_PORT: int(3001, 0),
+  FLOWS_REALTIME_HEARTBEAT_MS: int(25_000, 1),
+  FLOWS_REALTIME_MAX_BUFFERED_BYTES: int(1024 * 1024, 1),
+  FLOWS_REALTIME_MAX_PENDING: int(1000, 1),
+});
+
 const sections = {
   runtime: runtimeSchema,
   database: databaseSchema,
@@ -299,6 +334,8 @@ const sections = {
   notify: notifySchema,
   token: tokenSchema,
   rest: restSchema,
+  metrics: metricsSchema,
+  realtime: realtimeSchema,
 } as const;
 export type SectionName = keyof typeof sections;
 type EverySection = z.infer<typeof runtimeSchema> &
@@ -308,7 +345,9 @@ type EverySection = z.infer<typeof runtimeSchema> &
   z.infer<typeof emopSchema> &
   z.infer<typeof notifySchema> &
   z.infer<typeof tokenSchema> &
-  z.infer<typeof restSchema>;
+  z.infer<typeof restSchema> &
+  z.infer<typeof metricsSchema> &
+  z.infer<typeof realtimeSchema>;
 
 // ---------------------------------------------------------------------------------------------
 // Resolved shapes
@@ -319,6 +358,15 @@ export interface RuntimeConfig {
   logLevel: z.infer<typeof logLevel> | undefined;
   /** How long SIGINT/SIGTERM may take to stop everything before the process exits anyway. */
   shutdownTimeoutMs: number;
+  /** SENTRY_DSN: errors logged by any service are also sent there (unset = nowhere). */
+  sentryDsn?: string;
+}
+/** The worker's operations port and the business metrics' settings (docs/operations.md). */
+export interface MetricsConfig {
+  /** Port of the worker's /metrics, /live and /ready (0 = any free port); unset = not served. */
+  workerPort: number | undefined;
+  /** A meter whose last successful sync is older than this is stale. */
+  meterStaleAfterHours: number;
 }
 export interface DatabaseConfig {
   /** Admin connection (a superuser or the database owner); unset = the embedded server. */
@@ -337,6 +385,10 @@ export interface WorkerConfig {
   url: string | undefined;
   concurrency: number;
   pollIntervalMs: number;
+  /** Heartbeat and dead-worker sweep interval (src/worker/recovery.ts). */
+  recoveryIntervalMs: number;
+  /** How long a worker process may be silent, with its lock free, before its jobs are unlocked. */
+  recoveryGraceMs: number;
 }
 /** Talking to meters (the client's timings) and the meter jobs' settings. */
 export interface EmopConfig {
@@ -422,6 +474,19 @@ export interface RestConfig {
   adminServerPort: number | undefined;
 }
 
+/** `flows realtime` (docs/realtime.md); its database, JWT and schema settings are the REST layer's PGRST_* ones. */
+export interface RealtimeConfig {
+  host: string;
+  /** 0 = any free port. */
+  port: number;
+  /** Keep-alive interval: SSE comments and WebSocket pings. */
+  heartbeatMs: number;
+  /** A client whose unsent output exceeds this many bytes is dropped (back-pressure). */
+  maxBufferedBytes: number;
+  /** A client with more changed rows than this waiting to be re-read is dropped. */
+  maxPending: number;
+}
+
 export interface Config {
   runtime: RuntimeConfig;
   database: DatabaseConfig;
@@ -431,6 +496,8 @@ export interface Config {
   notify: NotifyConfig;
   token: TokenConfig;
   rest: RestConfig;
+  realtime: RealtimeConfig;
+  metrics: MetricsConfig;
 }
 
 const list = (v: string) =>
@@ -549,7 +616,12 @@ export function loadConfig<S extends SectionName>(
   const v = parsed.data as EverySection;
   const flowsEnv: FlowsEnv = v.FLOWS_ENV;
   const out: Partial<Config> = {
-    runtime: { env: flowsEnv, logLevel: v.LOG_LEVEL, shutdownTimeoutMs: v.FLOWS_SHUTDOWN_TIMEOUT_MS },
+    runtime: {
+      env: flowsEnv,
+      logLevel: v.LOG_LEVEL,
+      shutdownTimeoutMs: v.FLOWS_SHUTDOWN_TIMEOUT_MS,
+      sentryDsn: v.SENTRY_DSN,
+    },
   };
   const dataDir = dataDirOf(env);
 
@@ -573,6 +645,8 @@ export function loadConfig<S extends SectionName>(
       url: v.WORKER_DATABASE_URL,
       concurrency: v.WORKER_CONCURRENCY,
       pollIntervalMs: v.WORKER_POLL_INTERVAL_MS,
+      recoveryIntervalMs: v.WORKER_RECOVERY_INTERVAL_MS,
+      recoveryGraceMs: v.WORKER_RECOVERY_GRACE_MS,
     };
   }
   if (names.includes('emop')) {
@@ -609,6 +683,9 @@ export function loadConfig<S extends SectionName>(
   }
   if (names.includes('token')) {
     out.token = { jwtSecret: v.PGRST_JWT_SECRET ?? localJwtSecret(dataDir), ttl: v.FLOWS_TOKEN_TTL };
+  }
+  if (names.includes('metrics')) {
+    out.metrics = { workerPort: v.WORKER_METRICS_PORT, meterStaleAfterHours: v.FLOWS_METER_STALE_AFTER_HOURS };
   }
   if (names.includes('rest')) {
     const appSettings: Record<string, string> = {};
@@ -660,6 +737,15 @@ export function loadConfig<S extends SectionName>(
       logLevel: v.PGRST_LOG_LEVEL,
       logQuery: v.PGRST_LOG_QUERY,
       adminServerPort: v.PGRST_ADMIN_SERVER_PORT,
+    };
+  }
+  if (names.includes('realtime')) {
+    out.realtime = {
+      host: v.FLOWS_REALTIME_HOST,
+      port: v.FLOWS_REALTIME_PORT,
+      heartbeatMs: v.FLOWS_REALTIME_HEARTBEAT_MS,
+      maxBufferedBytes: v.FLOWS_REALTIME_MAX_BUFFERED_BYTES,
+      maxPending: v.FLOWS_REALTIME_MAX_PENDING,
     };
   }
   return out as Pick<Config, S | 'runtime'>;

@@ -57,13 +57,20 @@ describe('flows CLI', () => {
 
   it('mints a token that verifies with the JWT secret', async () => {
     const result = await runFlows(
-      ['token', '--role', 'operator', '--sub', 'op-1', '--escos', 'a,b', '--ttl', '5m'],
+      ['token', '--role', 'operator', '--sub', 'op-1', '--ttl', '5m'],
       testEnv({ PGRST_JWT_SECRET: secret }),
     );
     expect(result.code).toBe(0);
     const { payload } = await jwtVerify(result.stdout.trim(), new TextEncoder().encode(secret));
-    expect(payload).toMatchObject({ role: 'operator', sub: 'op-1', escos: ['a', 'b'] });
+    expect(payload).toMatchObject({ role: 'operator', sub: 'op-1' });
     expect(payload.exp! - payload.iat!).toBe(300);
+  });
+
+  it('refuses to mint a service token, which only a registered key may be', async () => {
+    const result = await runFlows(['token', '--role', 'service'], testEnv({ PGRST_JWT_SECRET: secret }));
+    expect(result.code).not.toBe(0);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/service tokens must be registered keys; use `flows keys create/);
   });
 
   it('in development signs tokens with the secret it keeps in the data folder', async () => {

@@ -6,6 +6,8 @@ export interface TokenRequest {
   sub?: string;
   /** ESCO ids the token is scoped to (service keys); operators' ESCOs come from membership. */
   escos?: string[];
+  /** Token id: service keys carry the id of their internal.api_keys row. */
+  jti?: string;
   /** e.g. '12h', '30m', '7d' */
   ttl: string;
 }
@@ -14,6 +16,7 @@ export async function mintToken(secret: string, request: TokenRequest): Promise<
   const claims: Record<string, unknown> = { role: request.role };
   if (request.sub !== undefined) claims.sub = request.sub;
   if (request.escos !== undefined) claims.escos = request.escos;
+  if (request.jti !== undefined) claims.jti = request.jti;
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setIssuedAt()

@@ -33,7 +33,10 @@ export const documentData = z.object({
     vat: decimal,
     export_credit: decimal,
     community_credit: decimal,
+    meter_credit: decimal,
     total: decimal,
+    balance_brought_forward: decimal,
+    amount_due: decimal,
     issued_at: z.string().nullable(),
     due_date: z.string().nullable(),
     meter_charged_gbp: decimal.nullable(),
@@ -77,6 +80,8 @@ const lineTitles: Record<string, string> = {
   export_credit: 'Export credit',
   community_credit: 'Community solar credit',
   adjustment: 'Adjustment',
+  meter_credit: 'Prepay meter credit',
+  account_balance: 'Account balance',
 };
 
 /** £ with a minus sign for credits: "£12.40", "−£3.72". */
@@ -98,7 +103,20 @@ function summary(d: DocumentData): [string, string][] {
   ];
   if (i.export_credit !== '0.00') rows.push(['Export credit (no VAT)', gbp(i.export_credit)]);
   if (i.community_credit !== '0.00') rows.push(['Community solar credit (no VAT)', gbp(i.community_credit)]);
+  if (i.meter_credit !== '0.00') rows.push(['Prepay meter credit at move-out (no VAT)', gbp(i.meter_credit)]);
   rows.push([i.kind === 'credit_note' ? 'Total credited' : 'Total', gbp(i.total)]);
+  if (!i.is_final || i.kind === 'credit_note') return rows;
+  if (i.balance_brought_forward !== '0.00') {
+    rows.push([
+      i.balance_brought_forward.startsWith('-') ? 'Credit on your account brought forward' : 'Balance brought forward',
+      gbp(i.balance_brought_forward),
+    ]);
+  }
+  rows.push(
+    i.amount_due.startsWith('-')
+      ? ['Credit to be refunded to you', gbp(i.amount_due.slice(1))]
+      : ['Amount due', gbp(i.amount_due)],
+  );
   return rows;
 }
 
@@ -211,9 +229,11 @@ export async function renderPdf(d: DocumentData): Promise<{ pdf: Buffer; pages: 
     ensure(28);
     const y = doc.y;
     doc.font(bold ? 'Helvetica-Bold' : 'Helvetica').fontSize(8);
-    doc.text(cells[0] ?? '', cols[0]!, y, { width: 245 });
+    // the standard PDF fonts have no U+2212 minus sign
+    const text = cells.map((c) => c.replaceAll('−', '-'));
+    doc.text(text[0] ?? '', cols[0]!, y, { width: 245 });
     const after = doc.y;
-    cells
+    text
       .slice(1)
       .forEach((c, k) => doc.text(c, cols[k + 1]!, y, { width: k === 3 ? 60 : 68, align: k === 0 ? 'left' : 'right' }));
     doc.x = left;
@@ -230,7 +250,8 @@ export async function renderPdf(d: DocumentData): Promise<{ pdf: Buffer; pages: 
     ]);
   }
   doc.moveDown();
-  for (const [k, v] of summary(d)) row([k, '', '', '', v], k.startsWith('Total'));
+  for (const [k, v] of summary(d))
+    row([k, '', '', '', v], k.startsWith('Total') || k === 'Amount due' || k.startsWith('Credit to be refunded'));
   if (i.meter_charged_gbp !== null) {
     doc.moveDown().font('Helvetica').fontSize(9);
     doc.text(

@@ -14,12 +14,15 @@ import { register as registerSimulator } from './simulator.ts';
 import { register as registerNotify } from './notify.ts';
 import { register as registerBank } from './bank.ts';
 import { register as registerBilling } from './billing.ts';
+import { register as registerDbBackup } from './db-backup.ts';
+import { register as registerRealtime } from './realtime.ts';
+import { register as registerKeys } from './keys.ts';
 import { logNotifyChannels } from '../notify/tasks.ts';
 import { runDev } from '../stack/dev.ts';
 import { seedDemo } from '../seed/demo.ts';
 import { progressBar } from '../seed/progress.ts';
 import { startRestLayer } from '../stack/rest-layer.ts';
-import { startWorker } from '../worker/run.ts';
+import { exitOnCrash, startWorker } from '../worker/run.ts';
 import { exitOnSignals, onShutdown } from '../shutdown.ts';
 
 /** Opens the database for one command, runs `fn`, always releases it. */
@@ -110,6 +113,8 @@ db.command('psql')
     );
   });
 
+registerDbBackup(db);
+
 program
   .command('seed')
   .description('load data sets')
@@ -138,17 +143,20 @@ program
 program
   .command('token')
   .description('mint a development JWT signed with PGRST_JWT_SECRET')
-  .requiredOption('--role <role>', 'database role: anon, customer, operator or service')
+  .requiredOption('--role <role>', 'database role: anon, customer or operator (service keys: flows keys create)')
   .option('--sub <subject>', 'subject: customers.auth_subject or the operator auth subject')
-  .option('--escos <ids>', 'comma-separated ESCO ids (service keys)')
   .option('--ttl <duration>', 'lifetime, e.g. 30m, 12h, 7d (default FLOWS_TOKEN_TTL or 12h)')
-  .action(async (options: { role: string; sub?: string; escos?: string; ttl?: string }) => {
+  .action(async (options: { role: string; sub?: string; ttl?: string }) => {
     const { token } = loadConfig(['token']);
     if (!/^[a-z_][a-z0-9_]*$/.test(options.role)) throw new Error(`--role: '${options.role}' is not a role name`);
+    if (options.role === 'service') {
+      throw new Error(
+        '--role service: service tokens must be registered keys; use `flows keys create --name … --esco …`',
+      );
+    }
     const jwt = await mintToken(token.jwtSecret, {
       role: options.role,
       sub: options.sub,
-      escos: options.escos?.split(',').map((s) => s.trim()),
       ttl: options.ttl ?? token.ttl,
     });
     process.stdout.write(`${jwt}\n`);
@@ -170,7 +178,7 @@ program
   .command('worker')
   .description('run the job worker (graphile-worker, tasks in jobs/)')
   .action(async () => {
-    const config = loadConfig(['worker', 'notify']);
+    const config = loadConfig(['worker', 'notify', 'metrics']);
     const log = createLogger(config.runtime);
     logNotifyChannels(config.notify, log);
     exitOnSignals(log, config.runtime.shutdownTimeoutMs);
@@ -181,8 +189,9 @@ program
       const handle = await openDatabase(local.database, log);
       url = loginUrl(handle.adminUrl, local.roles, 'worker');
     }
-    const worker = await startWorker(url, config.worker, log);
+    const worker = await startWorker(url, config.worker, log, config.metrics);
     onShutdown('worker', () => worker.stop());
+    exitOnCrash(worker, log);
   });
 
 registerEmop(program);
@@ -190,6 +199,8 @@ registerSimulator(program);
 registerNotify(program);
 registerBank(program);
 registerBilling(program);
+registerRealtime(program);
+registerKeys(program);
 
 function parsePositiveInt(option: string, value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1)

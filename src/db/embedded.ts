@@ -26,6 +26,8 @@ export interface EmbeddedServer {
   /** Superuser URL of the server's maintenance database (`postgres`). */
   serverUrl: string;
   pgdata: string;
+  /** Stops the server (fast shutdown: sessions are cut) and starts it again on the same port and data. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -81,7 +83,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     user: superuser,
     password,
     authMethod: 'scram-sha-256',
-    persistent: !options.ephemeral,
+    // Ephemeral clusters are removed by stop() below, so restart() can stop and start the same data.
+    persistent: true,
     createPostgresUser: true,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     postgresFlags: [
@@ -111,6 +114,11 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   return {
     serverUrl: serverUrl(port, password),
     pgdata,
+    async restart() {
+      await pg.stop();
+      await pg.start();
+      log.info({ port }, 'embedded PostgreSQL restarted');
+    },
     async stop() {
       if (stopped) return;
       stopped = true;

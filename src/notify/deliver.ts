@@ -51,6 +51,12 @@ export interface DeliverContext {
   /** The provider for the channel; undefined = the channel is not configured (never in production). */
   sender: Sender<OutgoingEmail> | Sender<OutgoingSms> | undefined;
   signal?: AbortSignal;
+  /**
+   * Runs a statement on a fresh connection (the worker's pool). Once the provider has accepted a message,
+   * recording it must not be lost to a dropped connection (a database restart): it is retried on fresh
+   * connections for up to the send timeout, so a retry never sends it again.
+   */
+  withFreshClient?: <T>(work: (db: Queryable) => Promise<T>) => Promise<T>;
 }
 
 export type Outcome = 'sent' | 'failed' | 'suppressed' | 'retry' | 'deferred' | 'skipped';
@@ -184,12 +190,33 @@ export async function deliver(ctx: DeliverContext, id: string, channel: Channel)
     log2.warn({ outcome: 'retry', error: message, nextAttemptAt: next }, 'notification send failed; will retry');
     return 'retry';
   }
-  await db.query(
-    `update public.notifications
-        set status = 'sent', provider_message_id = $2, sent_at = now(), updated_at = now(), last_error = null
-      where id = $1`,
-    [id, providerMessageId],
-  );
+  const recordSent = (client: Queryable) =>
+    client.query(
+      `update public.notifications
+          set status = 'sent', provider_message_id = $2, sent_at = now(), updated_at = now(), last_error = null
+        where id = $1`,
+      [id, providerMessageId],
+    );
+  await recordSent(db).catch((error: unknown) => recordOnFreshClients(ctx, recordSent, error));
   log2.info({ outcome: 'sent' }, 'notification sent');
   return 'sent';
+}
+
+/** Retries `record` on fresh connections with a doubling pause, for up to the send timeout; then gives up. */
+async function recordOnFreshClients(
+  ctx: DeliverContext,
+  record: (db: Queryable) => Promise<unknown>,
+  firstError: unknown,
+): Promise<void> {
+  if (ctx.withFreshClient === undefined) throw firstError;
+  const until = Date.now() + ctx.config.sendTimeoutMs;
+  for (let pause = 50; ; pause *= 2) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(0, until - Date.now()))));
+    try {
+      await ctx.withFreshClient(record);
+      return;
+    } catch (error) {
+      if (Date.now() >= until) throw error;
+    }
+  }
 }

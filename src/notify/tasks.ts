@@ -50,7 +50,14 @@ export function notifyTask(channel: Channel, config: () => NotifyConfig = notify
     const c = config();
     await helpers.withPgClient((db) =>
       deliver(
-        { db, config: c, log: jobNotifyLogger(helpers), sender: senderFor(c, channel), signal: helpers.abortSignal },
+        {
+          db,
+          config: c,
+          log: jobNotifyLogger(helpers),
+          sender: senderFor(c, channel),
+          signal: helpers.abortSignal,
+          withFreshClient: (work) => helpers.withPgClient(work),
+        },
         id,
         channel,
       ),

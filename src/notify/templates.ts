@@ -105,19 +105,26 @@ export const templates = {
   }),
   payment_overdue: define({
     audience: 'customer',
-    description: 'An invoice is past its due date (hook pending: the payments issue has no reminder records yet).',
-    schema: z.object({ ...common, number: z.string(), outstanding_gbp: money, due_date: day }),
+    description: 'An invoice reached a reminder step past its due date (public.payment_reminders).',
+    schema: z.object({
+      ...common,
+      number: z.string(),
+      outstanding_gbp: money,
+      due_date: day,
+      days_overdue: z.number().int().optional(),
+    }),
     sample: {
       name: 'Ada Lovelace',
       esco_name: 'Sunny Meadows Energy',
       number: 'SME-INV-000123',
       outstanding_gbp: '84.37',
       due_date: '2026-12-15',
+      days_overdue: 14,
     },
     body: (p) => ({
       subject: `Payment overdue: invoice ${p.number}`,
       paragraphs: [
-        `Invoice ${p.number} was due on ${formatDate(p.due_date)} and ${formatGbp(p.outstanding_gbp)} is still outstanding.`,
+        `Invoice ${p.number} was due on ${formatDate(p.due_date)}${p.days_overdue ? ` (${p.days_overdue} days ago)` : ''} and ${formatGbp(p.outstanding_gbp)} is still outstanding.`,
         'Please pay as soon as you can, or contact us if you are having difficulty: we can help.',
       ],
       sms: `${from(p)}: invoice ${p.number} (${formatGbp(p.outstanding_gbp)}) was due ${formatDate(p.due_date)}. Please pay or call us if you need help.`,
@@ -168,6 +175,42 @@ export const templates = {
         'Your money is safe: we will contact you, or you can call us to arrange it another way.',
       ],
       sms: `${from(p)}: your top-up of ${formatGbp(p.amount_gbp)} could not reach meter ${p.meter_serial}. Your money is safe; please call us.`,
+    }),
+  }),
+  topup_failed_operator: define({
+    audience: 'operator',
+    description:
+      'A top-up could not be delivered after the job’s retries; the money stays as account credit (operators).',
+    schema: z.object({
+      ...common,
+      topup_id: z.uuid(),
+      amount_gbp: money,
+      meter_serial: z.string(),
+      account_number: z.string(),
+      error: z.string(),
+      paid: z.boolean(),
+      at: instant.nullish(),
+    }),
+    sample: {
+      esco_name: 'Sunny Meadows Energy',
+      topup_id: '00000000-0000-4000-8000-000000000003',
+      amount_gbp: '20.00',
+      meter_serial: 'EML2137580826',
+      account_number: 'SME-0042',
+      error: 'the meter rejected the token',
+      paid: true,
+      at: '2026-11-28T14:05:00Z',
+    },
+    body: (p) => ({
+      subject: `Top-up of ${formatGbp(p.amount_gbp)} to meter ${p.meter_serial} failed`,
+      paragraphs: [
+        `The top-up of ${formatGbp(p.amount_gbp)} for account ${p.account_number} could not be delivered to meter ${p.meter_serial}${p.at ? ` (${formatDateTime(p.at)})` : ''}: ${p.error}.`,
+        p.paid
+          ? 'The payment stays on the account as credit. Please contact the customer and arrange the credit another way.'
+          : 'No payment was taken for it. Please check the meter and contact the customer.',
+        `Top-up ${p.topup_id}.`,
+      ],
+      sms: `${from(p)}: top-up ${formatGbp(p.amount_gbp)} to meter ${p.meter_serial} (acct ${short(p.account_number, 16)}) FAILED.${p.paid ? ' Money kept as account credit.' : ''}`,
     }),
   }),
   low_balance: define({

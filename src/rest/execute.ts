@@ -83,6 +83,36 @@ export async function execute(deps: Deps, ctx: RequestContext, plan: ExecutionPl
 }
 
 /** Content-Type, with Content-Profile beside it when a profile applies (PostgREST sends them together). */
+/**
+ * Runs `rows` (SQL yielding the rows of a JSON array) in a read-only request transaction and returns the
+ * array's text: for internal reads that need the request's role and claims but no response shaping.
+ */
+export async function readRowsAsJson(
+  deps: Deps,
+  ctx: RequestContext,
+  rows: string,
+  values: unknown[],
+): Promise<string> {
+  const result = await execute(deps, ctx, {
+    readOnly: true,
+    main: {
+      source: undefined,
+      rows,
+      total: undefined,
+      shape: 'array',
+      stripNulls: false,
+      locationColumns: undefined,
+      inserted: undefined,
+    },
+    values,
+    plannedCount: undefined,
+    hoisted: [],
+    check: undefined,
+    media: undefined,
+  });
+  return result.row.body ?? '[]';
+}
+
 export function contentTypeHeaders(deps: Deps, ctx: RequestContext, type: string): [string, string][] {
   const headers: [string, string][] = [['Content-Type', type]];
   if (ctx.profileUsed || deps.config.dbSchemas.length > 1) headers.push(['Content-Profile', ctx.schema]);

@@ -2,11 +2,14 @@
 // cache with its reload listener, the HTTP server and the optional admin server).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type pg from 'pg';
 import type { RestConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
+import { databaseCheck, healthListener } from '../metrics/health.ts';
+import { restMetrics, type RestMetrics } from '../metrics/rest.ts';
 import type { Deps } from './context.ts';
 import { createAuthenticator } from './jwt.ts';
-import { closablePool } from './pool.ts';
+import { closablePool, type ClosablePool } from './pool.ts';
 import { SchemaCacheHolder } from './schema-listener.ts';
 import { createRequestListener } from './server.ts';
 
@@ -16,12 +19,15 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
 }
 
+/** How long `/ready` waits for the database's `select 1`. */
+const readinessTimeoutMs = 2000;
+
 /** 10 MiB: far above any Flows request, low enough that a runaway client cannot exhaust memory. */
 export const defaultMaxBodyBytes = 10 * 1024 * 1024;
 
 export interface Gateway {
   url: string;
-  /** The admin server (`/live`, `/ready`), when PGRST_ADMIN_SERVER_PORT is set. */
+  /** The admin server (`/live`, `/ready`, `/metrics`), when PGRST_ADMIN_SERVER_PORT is set. */
   adminUrl: string | undefined;
   /**
    * Graceful shutdown: stops listening (new connections are refused), lets the requests in
@@ -47,7 +53,7 @@ function listenHost(host: string): string | undefined {
   }
 }
 
-function urlOf(server: Server): string {
+export function urlOf(server: Server): string {
   const address = server.address() as AddressInfo;
   const host = ['0.0.0.0', '::'].includes(address.address)
     ? '127.0.0.1'
@@ -57,7 +63,7 @@ function urlOf(server: Server): string {
   return `http://${host}:${address.port}`;
 }
 
-function listen(server: Server, port: number, host: string | undefined): Promise<void> {
+export function listen(server: Server, port: number, host: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -67,34 +73,30 @@ function listen(server: Server, port: number, host: string | undefined): Promise
   });
 }
 
-function closeServer(server: Server): Promise<void> {
+export function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
     server.closeIdleConnections();
   });
 }
 
-/** `/live` and `/ready` on the admin port. */
-function adminServer(holder: SchemaCacheHolder): Server {
-  return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    let status = 404;
-    if (path === '/live') status = 200;
-    if (path === '/ready') {
-      try {
-        holder.current();
-        status = 200;
-      } catch {
-        status = 503;
-      }
-    }
-    res.statusCode = status;
-    res.end();
-  });
+/** `/live`, `/ready` (schema cache loaded, database answering) and `/metrics` on the admin port. */
+function adminServer(holder: SchemaCacheHolder, pool: pg.Pool, metrics: RestMetrics, logger: Logger): Server {
+  return createServer(
+    healthListener({
+      registry: metrics.registry,
+      checks: {
+        schemaCache: async () => void holder.current(),
+        database: databaseCheck(pool, readinessTimeoutMs),
+      },
+      log: logger,
+    }),
+  );
 }
 
-export async function startGateway(config: RestConfig, logger: Logger, options: GatewayOptions = {}): Promise<Gateway> {
-  const { pool, end: endPool } = closablePool(
+/** The authenticator's pool, sized and timed by PGRST_DB_POOL*; a transaction's statements are pipelined. */
+export function authenticatorPool(config: RestConfig, logger: Logger): ClosablePool {
+  return closablePool(
     {
       connectionString: config.dbUri,
       max: config.dbPool,
@@ -106,6 +108,10 @@ export async function startGateway(config: RestConfig, logger: Logger, options: 
     },
     (error) => logger.warn({ err: error }, 'database connection failed'),
   );
+}
+
+export async function startGateway(config: RestConfig, logger: Logger, options: GatewayOptions = {}): Promise<Gateway> {
+  const { pool, end: endPool } = authenticatorPool(config, logger);
   const holder = new SchemaCacheHolder(config, pool, logger);
   try {
     await holder.start();
@@ -114,15 +120,17 @@ export async function startGateway(config: RestConfig, logger: Logger, options: 
     throw error;
   }
   const deps: Deps = { config, pool, cache: () => holder.current(), cacheSettled: () => holder.settled() };
+  const metrics = restMetrics(pool, config.dbPool);
   let closing = false;
   const server = createServer(
     createRequestListener(deps, createAuthenticator(config), logger, {
       maxBodyBytes: options.maxBodyBytes ?? defaultMaxBodyBytes,
       closing: () => closing,
+      onResponse: metrics.observe,
     }),
   );
   await listen(server, config.serverPort, listenHost(config.serverHost));
-  const admin = config.adminServerPort === undefined ? undefined : adminServer(holder);
+  const admin = config.adminServerPort === undefined ? undefined : adminServer(holder, pool, metrics, logger);
   if (admin) await listen(admin, config.adminServerPort!, listenHost(config.serverHost));
   const url = urlOf(server);
   // SIGUSR1 (schema) and SIGUSR2 (config) reload the cache, as they do for PostgREST.

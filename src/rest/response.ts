@@ -63,23 +63,38 @@ export function applyResponseGucs(response: ApiResponse, row: MainRow): ApiRespo
   return { ...response, headers, status };
 }
 
-/** Writes the response; HEAD and 204 go without body, everything else with Content-Length. */
+/**
+ * Header lines in first-appearance order: values of one spelling repeat the name, and a
+ * differently spelled name replaces the earlier spelling's values (as `setHeader` would).
+ */
+function headerLines(headers: [string, string][], omit: string[]): string[] {
+  const spellings = new Map<string, string[]>();
+  for (const [k, v] of headers) {
+    const values = spellings.get(k);
+    if (values === undefined) spellings.set(k, [v]);
+    else values.push(v);
+  }
+  const byName = new Map<string, [string, string[]]>();
+  for (const [k, values] of spellings) {
+    const name = k.toLowerCase();
+    if (!omit.includes(name)) byName.set(name, [k, values]);
+  }
+  const lines: string[] = [];
+  for (const [k, values] of byName.values()) for (const v of values) lines.push(k, v);
+  return lines;
+}
+
+/**
+ * Writes the response with one writeHead and one end (a string body goes out in the same write as
+ * the head); HEAD and 204 go without body, everything else with Content-Length.
+ */
 export function send(res: ServerResponse, response: ApiResponse, head: boolean): void {
-  res.statusCode = response.status;
-  if (response.statusText !== undefined) res.statusMessage = response.statusText;
-  const grouped = new Map<string, string[]>();
-  for (const [k, v] of response.headers) grouped.set(k, [...(grouped.get(k) ?? []), v]);
-  for (const [k, v] of grouped) res.setHeader(k, v.length === 1 ? v[0]! : v);
-  if (response.status === 204 || response.status === 304) {
-    res.removeHeader('Content-Type');
-    res.end();
-    return;
-  }
-  const body = Buffer.isBuffer(response.body) ? response.body : Buffer.from(response.body ?? '', 'utf8');
-  if (head) {
-    res.end();
-    return;
-  }
-  res.setHeader('Content-Length', body.length);
-  res.end(body);
+  const bodyless = response.status === 204 || response.status === 304;
+  const length = !bodyless && !head;
+  const lines = headerLines(response.headers, bodyless ? ['content-type'] : length ? ['content-length'] : []);
+  const body = response.body ?? '';
+  if (length) lines.push('Content-Length', String(Buffer.byteLength(body)));
+  if (response.statusText === undefined) res.writeHead(response.status, lines);
+  else res.writeHead(response.status, response.statusText, lines);
+  res.end(bodyless || head ? undefined : body);
 }

@@ -1,7 +1,7 @@
 // The HTTP front: routing (contract §4), CORS, JWT, profiles, Prefer, then the handler; every
 // failure becomes a PostgREST error body. One log line per request.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../log.ts';
+import { requestIdFrom, type Logger } from '../log.ts';
 import { header, type Deps, type RequestContext } from './context.ts';
 import { ApiError, pgrstError } from './errors.ts';
 import { corsHeaders, preflightResponse, allowedMethods, optionsResponse } from './handlers/options.ts';
@@ -88,6 +88,8 @@ export interface ListenerOptions {
   maxBodyBytes: number;
   /** True once close() has begun: answers then carry `Connection: close`. */
   closing: () => boolean;
+  /** Called once per response (metrics: src/metrics/rest.ts). */
+  onResponse?: (method: string, url: string, status: number, seconds: number) => void;
 }
 
 /** 413 with a PostgREST error body (PostgREST itself sets no limit; PGRST102 is its body-error code). */
@@ -191,6 +193,11 @@ export function createRequestListener(
   return (req: IncomingMessage, res: ServerResponse): void => {
     const started = process.hrtime.bigint();
     const headers = headerPairs(req);
+    // The caller's X-Request-Id (when it is a sane token) or a new one: logged, answered, and seen by SQL
+    // in request.headers like any other header.
+    const incomingId = header({ headers }, 'x-request-id');
+    const requestId = requestIdFrom(incomingId);
+    if (incomingId !== requestId) headers.push(['x-request-id', requestId]);
     const roleOut: { role?: string } = {};
     const finish = (response: ApiResponse) => {
       const preflight = response.headers.some(([k]) => k === 'Access-Control-Allow-Origin');
@@ -204,8 +211,11 @@ export function createRequestListener(
           ? [['Connection', 'close'] as [string, string]]
           : []),
         ...(trace === undefined ? [] : [[deps.config.serverTraceHeader!, trace] as [string, string]]),
+        ...(traceName === 'x-request-id' ? [] : [['X-Request-Id', requestId] as [string, string]]),
       ];
       send(res, { ...response, headers: [...response.headers, ...extra] }, req.method === 'HEAD');
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      options.onResponse?.(req.method ?? 'GET', req.url ?? '/', response.status, seconds);
       // One line per request; never the query string or headers (tokens, personal data).
       const level = response.status >= 500 ? 'error' : response.status >= 400 ? 'warn' : 'info';
       logger[level](
@@ -213,8 +223,9 @@ export function createRequestListener(
           method: req.method,
           path: (req.url ?? '/').split('?')[0],
           status: response.status,
-          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+          durationMs: seconds * 1000,
           role: roleOut.role,
+          requestId,
         },
         'request',
       );
@@ -224,7 +235,7 @@ export function createRequestListener(
         finish(errorResponse(error));
         return;
       }
-      logger.error({ err: error }, 'request failed');
+      logger.error({ err: error, requestId }, 'request failed');
       finish(errorResponse(pgrstError('PGRST001', 'Database client error')));
     });
   };

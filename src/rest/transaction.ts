@@ -61,13 +61,30 @@ export const maxPreparedPerConnection = 256;
 const preparedNames = new WeakMap<pg.ClientBase, Set<string>>();
 
 /**
+ * Statement names by text, so that a text seen again is not hashed again. Bounded like the
+ * connections' statements: once full, it starts over (names are a pure function of the text).
+ */
+const namesByText = new Map<string, string>();
+const maxCachedNames = 4 * maxPreparedPerConnection;
+
+function statementName(text: string): string {
+  let name = namesByText.get(text);
+  if (name === undefined) {
+    name = `pgrst_${createHash('sha1').update(text).digest('base64url')}`;
+    if (namesByText.size >= maxCachedNames) namesByText.clear();
+    namesByText.set(text, name);
+  }
+  return name;
+}
+
+/**
  * The statement as a query config: named after a hash of its text when prepared statements are on,
  * so that a connection parses and plans it once (as PostgREST's prepared statements do), values
  * still bound per request. A connection holds at most {@link maxPreparedPerConnection} of them.
  */
 function queryConfig(client: pg.ClientBase, statement: Statement, prepared: boolean): pg.QueryConfig {
   if (!prepared) return statement;
-  const name = `pgrst_${createHash('sha1').update(statement.text).digest('base64url')}`;
+  const name = statementName(statement.text);
   let names = preparedNames.get(client);
   if (names === undefined) {
     names = new Set();

@@ -11,12 +11,14 @@ import { loginUrl, openDatabase } from '../db/server.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { startRegistryFleet } from '../emop/simulator/fleet.ts';
 import { seedDemo } from '../seed/demo.ts';
+import { seedDemoPayments } from '../seed/demo-payments.ts';
 import { progressBar } from '../seed/progress.ts';
 import { exitOnSignals, onShutdown, shutdown } from '../shutdown.ts';
-import { startWorker } from '../worker/run.ts';
+import { exitOnCrash, startWorker } from '../worker/run.ts';
 import { logNotifyChannels } from '../notify/tasks.ts';
 import { devRestEnv } from './rest-settings.ts';
 import { startRestLayer } from './rest-layer.ts';
+import { startRealtime } from '../realtime/server.ts';
 
 /** Days of half-hourly data `npm start` seeds into an empty database. */
 const demoDays = 90;
@@ -33,23 +35,29 @@ export async function runDev(): Promise<void> {
     await migrate(db.adminUrl, { log });
 
     const restEnv = devRestEnv(env, loginUrl(db.adminUrl, config.roles, 'authenticator'), config.token.jwtSecret);
-    const { rest: restConfig } = loadConfig(['rest'], restEnv);
+    const { rest: restConfig, realtime: realtimeConfig } = loadConfig(['rest', 'realtime'], restEnv);
     const rest = await startRestLayer(restConfig, restEnv, log);
     onShutdown('rest', () => rest.stop());
+    const realtime = await startRealtime(restConfig, realtimeConfig, log.child({ component: 'realtime' }));
+    onShutdown('realtime', () => realtime.close());
 
     const workerUrl = config.worker.url ?? loginUrl(db.adminUrl, config.roles, 'worker');
     const worker = await startWorker(workerUrl, config.worker, log);
     onShutdown('worker', () => worker.stop());
-    worker.done.catch((error: unknown) => {
-      log.error({ err: error }, 'worker crashed');
-      void shutdown(log, 'worker crashed').then(() => process.exit(1));
-    });
+    exitOnCrash(worker, log);
 
     seedAndSimulate(db.adminUrl, log);
 
     // The demo data's administrator, a member of both demo ESCOs.
     const token = await mintToken(config.token.jwtSecret, { role: 'operator', sub: 'flows-admin', ttl: '12h' });
-    printBanner({ restUrl: rest.url, restKind: rest.kind, embedded: db.embedded, token, seconds: process.uptime() });
+    printBanner({
+      restUrl: rest.url,
+      realtimeUrl: realtime.url,
+      restKind: rest.kind,
+      embedded: db.embedded,
+      token,
+      seconds: process.uptime(),
+    });
   } catch (error) {
     await shutdown(log, 'start-up failed');
     throw error;
@@ -60,6 +68,8 @@ export async function runDev(): Promise<void> {
  * A database without ESCOs gets the demo data set, in the background so the banner comes first
  * (progress is logged every tenth of the way). Then the meters of the registry at 127.0.0.1 come
  * alive as a simulated fleet, and a first hourly sync is enqueued so the worker fills their shadows.
+ * Last, a freshly seeded WLCE gets last month billed and issued, and a bank statement paying it
+ * imported (the worker's bank__reconcile matches it).
  */
 function seedAndSimulate(adminUrl: string, log: Logger): void {
   const client = new pg.Client({ connectionString: adminUrl });
@@ -88,9 +98,16 @@ function seedAndSimulate(adminUrl: string, log: Logger): void {
       log.info({ meters: fleet.meters.length }, 'simulated meters listening on 127.0.0.1');
       await client.query(`select internal.enqueue('meters__sync_all', '{"frequency":"hourly"}', 'dev-first-sync')`);
     }
+    if (!rowCount) {
+      const paid = await seedDemoPayments(client);
+      log.info(
+        { esco: paid.esco, month: paid.month, invoices: paid.invoices, statement: paid.statement.fileName },
+        'demo invoices issued; a bank statement paying them imported',
+      );
+    }
   })();
   work
-    .catch((error: unknown) => log.error({ err: error }, 'demo data or simulated meters failed'))
+    .catch((error: unknown) => log.error({ err: error }, 'demo data, simulated meters or demo payments failed'))
     .finally(() => {
       stop();
       void client.end();
@@ -99,6 +116,7 @@ function seedAndSimulate(adminUrl: string, log: Logger): void {
 
 interface Banner {
   restUrl: string;
+  realtimeUrl: string;
   restKind: 'postgrest' | 'gateway';
   embedded: boolean;
   token: string;
@@ -112,6 +130,7 @@ function printBanner(b: Banner): void {
     `Flows is running (ready in ${b.seconds.toFixed(1)} s). Ctrl-C stops everything.`,
     '',
     `  REST API   ${b.restUrl}   (${kind})`,
+    `  Live       ${b.realtimeUrl}/ws   (WebSocket; SSE at /subscribe/<schema>/<table>, docs/realtime.md)`,
     `  Database   ${b.embedded ? 'embedded PostgreSQL 15 (data in .flows/)' : 'DATABASE_URL'}`,
     '  psql       npx flows db psql',
     '  Tokens     npx flows token --role operator --sub <operator auth subject>',

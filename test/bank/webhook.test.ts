@@ -94,7 +94,7 @@ describe('payment webhooks', () => {
   it('refuses a bad signature, a wrong secret, an old timestamp and no signature, storing nothing', async () => {
     const body = succeeded('evt_bad', 'pi_bad', esco.accounts['CARD-000001']!, 1000);
     for (const header of [
-      sign(body).replace(/v1=./, 'v1=0'),
+      sign(body).replace(/v1=(.)/, (_, c: string) => `v1=${c === '0' ? '1' : '0'}`),
       sign(body, undefined, 'whsec_someone_else_000000'),
       sign(body, Math.floor(Date.now() / 1000) - 301),
       sign(`${body} `).replace(/^t=\d+/, `t=${Math.floor(Date.now() / 1000)}`),

@@ -82,6 +82,9 @@ describe('a billing run', () => {
   });
 
   it('killed mid-way and started again, ends with exactly one draft per account', async () => {
+    // The pass's first step aggregates the month's interval data; the next ones draft batches of accounts.
+    const aggregate = await runStep(ctx.pool, runId, 2);
+    expect(aggregate).toMatchObject({ status: 'running', accounts_total: 5, accounts_done: 0 });
     const first = await runStep(ctx.pool, runId, 2);
     expect(first).toMatchObject({ status: 'running', accounts_total: 5, accounts_done: 2 });
     // A step killed inside its transaction leaves nothing behind.

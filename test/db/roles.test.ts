@@ -73,9 +73,12 @@ describe('roles', () => {
     }
   });
 
-  it('runs the pre-request function as any web role', async () => {
-    for (const role of ['anon', 'customer', 'operator', 'service']) {
+  it('runs the pre-request function as any web role (a service token must be a registered key)', async () => {
+    for (const role of ['anon', 'customer', 'operator']) {
       await asRole(ctx.pool, role, {}, (c) => c.query('select internal.pre_request()'));
     }
+    await expect(asRole(ctx.pool, 'service', {}, (c) => c.query('select internal.pre_request()'))).rejects.toThrow(
+      /Unknown service key/,
+    );
   });
 });

@@ -64,6 +64,8 @@ export async function startMailbox(port = 0): Promise<Mailbox> {
         server!.listen(box.port, '127.0.0.1', () => resolve());
       });
       box.port = (server.server.address() as AddressInfo).port;
+      // A client that goes away mid-session (a worker killed while sending) is the client's problem.
+      server.on('error', () => {});
     },
     async stop() {
       const s = server;

@@ -13,7 +13,16 @@ import { startGateway, type Gateway } from '../../src/rest/gateway.ts';
 import { closablePool, type ClosablePool } from '../../src/rest/pool.ts';
 import { flowsRestSettings } from '../../src/stack/rest-settings.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { buildFixtures, findForbidden, findOwn, roleOf, type Actor, type Fixtures } from '../support/fixtures.ts';
+import {
+  buildFixtures,
+  escoOf,
+  findForbidden,
+  findOwn,
+  roleOf,
+  type Actor,
+  type Fixtures,
+} from '../support/fixtures.ts';
+import { registerServiceKey } from '../support/keys.ts';
 import { restConfig } from './support/config.ts';
 
 let db: TestDatabase;
@@ -48,6 +57,8 @@ afterAll(async () => {
 /** A token for the actor, valid for an hour unless `exp` says otherwise. */
 async function tokenFor(actor: Actor, exp = Math.floor(Date.now() / 1000) + 3600): Promise<string | undefined> {
   if (actor.kind === 'anon') return undefined;
+  if (actor.kind === 'service')
+    return (await registerServiceKey(admin.pool, secret, escoOf(fixtures, actor.esco).code)).token;
   const { role, claims } = roleOf(fixtures, actor);
   return new SignJWT({ ...claims, role, exp })
     .setProtectedHeader({ alg: 'HS256' })

@@ -25,6 +25,17 @@ describe('schema cache reload', () => {
     await eventually(async () => (await gw.fetch('/rpc/late_fn')).status === 200);
   });
 
+  it('plans a repeated read afresh after a reload (select=* sees a new column)', async () => {
+    await gw.admin.query(`create table test.growing (id int); insert into test.growing values (1)`);
+    await gw.admin.query(`grant select on test.growing to ${gw.db.roles.anon}; notify pgrst`);
+    await eventually(async () => (await gw.fetch('/growing?id=eq.1')).status === 200);
+    expect(await (await gw.fetch('/growing?id=eq.1')).json()).toEqual([{ id: 1 }]);
+    await gw.admin.query(`alter table test.growing add column label text default 'x'; notify pgrst`);
+    await eventually(
+      async () => JSON.stringify(await (await gw.fetch('/growing?id=eq.1')).json()) === '[{"id":1,"label":"x"}]',
+    );
+  });
+
   it('reconnects its listener when the connection is killed', async () => {
     await gw.admin.query(
       `select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and query ilike 'listen%'`,

@@ -33,7 +33,7 @@ const internalAllowList: Record<WebRole, string[]> = {
     'pre_request()',
   ],
   operator: ['jwt_claims()', 'jwt_sub()', 'my_meter_properties()', 'operator_escos()', 'pre_request()'],
-  service: ['jwt_claims()', 'jwt_sub()', 'pre_request()', 'service_escos()'],
+  service: ['jwt_claims()', 'jwt_sub()', 'pre_request()', 'service_escos()', 'service_key_check()'],
 };
 
 /** Functions that belong to an extension are the extension's business, not ours. */

@@ -142,6 +142,8 @@ const matrix: Record<string, MatrixRow> = {
   'public.payment_allocations': { customer: 'S own', operator: 'S esco', worker: 'S' },
   'public.bank_review_queue': { view: true, operator: 'S esco' },
   'public.aged_debt': { view: true, operator: 'S esco' },
+  // Collections (issue 7): reminders are written only by internal.collections_remind (the daily job).
+  'public.payment_reminders': { customer: 'S own', operator: 'S esco', worker: 'S' },
   // Notifications (issue 8): the outbox is written by events only (SECURITY DEFINER enqueue) and sent by the worker.
   'public.notifications': { customer: 'S own', operator: 'S esco', worker: 'SU' },
   // One preferences row per customer, created with the customer: updated, never inserted or deleted.
@@ -158,6 +160,10 @@ const matrix: Record<string, MatrixRow> = {
   'flows.circuit_interval_daily': monitoringView,
   'flows.circuit_interval_monthly': monitoringView,
   'flows.register_interval_hh_completeness': monitoringView,
+  // Business metrics (issue 9, sql/660_metrics.sql): per-ESCO figures for operators; the exporter and reporting
+  // read them through internal.metrics_by_esco().
+  'flows.metrics_metering': { view: true, operator: 'S esco' },
+  'public.metrics_operations': { view: true, operator: 'S esco' },
 };
 const sharedRelations = ['flows.meter_event_log_type', 'flows.meter_metrics', 'public.benchmark_tariffs'];
 
@@ -315,6 +321,17 @@ const insertBuilders: Record<string, (t: EscoFixture, f: Fixtures) => InsertCase
       invoice: t.billing.invoiceId,
       amount: 1,
       allocated_at: probeTime,
+    },
+  }),
+  'public.payment_reminders': (t) => ({
+    row: {
+      esco: t.id,
+      invoice: t.billing.invoiceId,
+      account: t.customers.c1.accountId,
+      step: 7,
+      due_date: '2026-10-16',
+      days_overdue: 7,
+      outstanding_gbp: 1,
     },
   }),
   'public.notifications': (t) => ({
@@ -593,6 +610,18 @@ const functionMap: Record<string, (f: Fixtures) => FunctionAttempt[]> = {
   // The webhook takes the raw body as its single unnamed parameter (PostgREST's text/plain convention), so it cannot
   // be called by name here; test/bank/webhook.test.ts covers its signature check and a service token's ESCO scope.
   'public.payment_webhook': () => [],
+  // Data protection (issue 9): the customer themself or an operator of their ESCO; erasure by operators only.
+  'public.customer_data_export': (f) => [
+    { label: 'control: own', actor: custA1, args: { customer_id: f.a.customers.c1.id }, succeeds: true, seesOwn: true },
+    { label: "A2's", actor: custA1, args: { customer_id: f.a.customers.c2.id }, failsWith: 'PT404' },
+    { label: "B1's", actor: opA, args: { customer_id: f.b.customers.c1.id }, failsWith: 'PT404' },
+    { label: "A1's", actor: svcA, args: { customer_id: f.a.customers.c1.id }, failsWith: '42501' },
+  ],
+  'public.customer_erase': (f) => [
+    { label: "B1's", actor: opA, args: { customer_id: f.b.customers.c1.id }, failsWith: 'PT404' },
+    { label: 'own', actor: custA1, args: { customer_id: f.a.customers.c1.id }, failsWith: '42501' },
+    { label: "A1's", actor: svcA, args: { customer_id: f.a.customers.c1.id }, failsWith: '42501' },
+  ],
   'flows.get_meters_for_cli': (f) => [
     { label: "B's code", actor: opA, args: { esco_filter: f.b.code, feeder_filter: null } },
     { label: "B's code and feeder", actor: opA, args: { esco_filter: f.b.code, feeder_filter: f.b.feederName } },

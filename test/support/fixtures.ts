@@ -719,6 +719,27 @@ async function buildEsco(
   });
   owned([k1], allocation1);
   owned([k2], allocation2);
+  // Collections (issue 7): a payment reminder for each customer's invoice (each queues its payment_overdue).
+  const reminder1 = await insert(db, 'public.payment_reminders', {
+    esco: id,
+    invoice: invoiceId,
+    account: c1.accountId,
+    step: 28,
+    due_date: '2026-10-16',
+    days_overdue: 30,
+    outstanding_gbp: 0.5,
+  });
+  const reminder2 = await insert(db, 'public.payment_reminders', {
+    esco: id,
+    invoice: invoice2Id,
+    account: c2.accountId,
+    step: 7,
+    due_date: '2026-11-16',
+    days_overdue: 7,
+    outstanding_gbp: 11,
+  });
+  owned([k1], reminder1);
+  owned([k2], reminder2);
 
   return {
     key,

@@ -8,8 +8,8 @@ import type { Echoable } from '../preferences.ts';
 import type { ParsedQuery } from '../query-types.ts';
 import { contentRange, parseRangeHeader, rangeStatus, window } from '../range.ts';
 import { applyResponseGucs, type ApiResponse } from '../response.ts';
-import type { Table } from '../schema-types.ts';
-import type { BodyShape } from '../sql/main-query.ts';
+import type { SchemaCache, Table } from '../schema-types.ts';
+import type { BodyShape, MainQuery } from '../sql/main-query.ts';
 import { qualifiedIdent, SqlParams } from '../sql/params.ts';
 import { countSql, nodeSelectSql } from '../sql/read-sql.ts';
 import type { Statement } from '../transaction.ts';
@@ -76,7 +76,32 @@ function contentLocation(table: Table, query: [string, string][]): string {
   return `/${encodeURIComponent(table.name)}${sorted === '' ? '' : `?${sorted}`}`;
 }
 
-export async function handleRead(deps: Deps, ctx: RequestContext, table: Table): Promise<ApiResponse> {
+/** What a read sends and answers with, derived from the request alone (given a schema cache). */
+interface ReadPlan {
+  media: MediaType;
+  offset: number;
+  main: MainQuery;
+  values: unknown[];
+  plannedCount: Statement | undefined;
+  contentLocation: string;
+}
+
+/**
+ * Read plans by request, per schema cache (a reload starts afresh): a repeated request skips
+ * parsing, planning and SQL generation. Bounded: once full, it starts over.
+ */
+const readPlans = new WeakMap<SchemaCache, Map<string, ReadPlan>>();
+const maxReadPlans = 1000;
+
+/** Everything a read plan depends on besides the schema cache and the configuration. */
+function readPlanKey(ctx: RequestContext, table: Table): string {
+  const range = ctx.method === 'GET' ? header(ctx, 'range') : undefined;
+  const parts = [ctx.method, table.schema, table.name, header(ctx, 'accept'), range, ctx.preferences.count];
+  for (const [k, v] of ctx.query) parts.push(k, v);
+  return JSON.stringify(parts);
+}
+
+function planReadRequest(deps: Deps, ctx: RequestContext, table: Table): ReadPlan {
   const parsed = parseQuery(ctx.query);
   const media = negotiate(header(ctx, 'accept'), ['json', 'object', 'csv']);
   const offset = applyWindow(deps, ctx, parsed);
@@ -94,8 +119,9 @@ export async function handleRead(deps: Deps, ctx: RequestContext, table: Table):
   const params = new SqlParams();
   const rows = nodeSelectSql(node, params);
   const { total, plannedCount } = countParts(ctx, node, params);
-  const result = await execute(deps, ctx, {
-    readOnly: true,
+  return {
+    media,
+    offset,
     main: {
       source: undefined,
       rows,
@@ -107,10 +133,38 @@ export async function handleRead(deps: Deps, ctx: RequestContext, table: Table):
     },
     values: params.values,
     plannedCount,
+    contentLocation: contentLocation(table, ctx.query),
+  };
+}
+
+function cachedReadPlan(deps: Deps, ctx: RequestContext, table: Table): ReadPlan {
+  const cache = deps.cache();
+  let plans = readPlans.get(cache);
+  if (plans === undefined) {
+    plans = new Map();
+    readPlans.set(cache, plans);
+  }
+  const key = readPlanKey(ctx, table);
+  let plan = plans.get(key);
+  if (plan === undefined) {
+    plan = planReadRequest(deps, ctx, table);
+    if (plans.size >= maxReadPlans) plans.clear();
+    plans.set(key, plan);
+  }
+  return plan;
+}
+
+export async function handleRead(deps: Deps, ctx: RequestContext, table: Table): Promise<ApiResponse> {
+  const plan = cachedReadPlan(deps, ctx, table);
+  const result = await execute(deps, ctx, {
+    readOnly: true,
+    main: plan.main,
+    values: plan.values,
+    plannedCount: plan.plannedCount,
     hoisted: [],
     check: undefined,
-    media,
+    media: plan.media,
   });
-  const response = readResponse(deps, ctx, media, offset, result, ['count', 'tx', 'handling', 'timezone']);
-  return { ...response, headers: [...response.headers, ['Content-Location', contentLocation(table, ctx.query)]] };
+  const response = readResponse(deps, ctx, plan.media, plan.offset, result, ['count', 'tx', 'handling', 'timezone']);
+  return { ...response, headers: [...response.headers, ['Content-Location', plan.contentLocation]] };
 }

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { header, type Deps, type RequestContext } from '../context.ts';
 import { pgrstError } from '../errors.ts';
-import { contentTypeHeaders, execute } from '../execute.ts';
+import { contentTypeHeaders, readRowsAsJson } from '../execute.ts';
 import { negotiate } from '../media-types.ts';
 import { openApiDocument } from '../openapi.ts';
 import type { ApiResponse } from '../response.ts';
@@ -26,24 +26,7 @@ export async function handleRoot(deps: Deps, ctx: RequestContext): Promise<ApiRe
   negotiate(header(ctx, 'accept'), ['openapi', 'json']);
   const params = new SqlParams();
   const rows = visibleSql(params.add(ctx.schema));
-  const result = await execute(deps, ctx, {
-    readOnly: true,
-    main: {
-      source: undefined,
-      rows,
-      total: undefined,
-      shape: 'array',
-      stripNulls: false,
-      locationColumns: undefined,
-      inserted: undefined,
-    },
-    values: params.values,
-    plannedCount: undefined,
-    hoisted: [],
-    check: undefined,
-    media: undefined,
-  });
-  const visible = visibleRows.parse(JSON.parse(result.row.body ?? '[]'));
+  const visible = visibleRows.parse(JSON.parse(await readRowsAsJson(deps, ctx, rows, params.values)));
   const names = (kind: string) => new Set(visible.filter((v) => v.kind === kind).map((v) => v.name ?? ''));
   const follow = deps.config.openapiMode === 'follow-privileges';
   const document = openApiDocument({

@@ -177,6 +177,47 @@ describe('flows.register_interval_hh ingest', () => {
     ]);
   });
 
+  it('upserts a batch whose rows another session writes while it inserts them as new', async () => {
+    await ctx.pool.query(`select internal.ensure_interval_partitions('2021-07-01T00:00Z', '2021-07-01T00:00Z')`);
+    const rows = (importKwh: string): IntervalRow[] =>
+      halfHours('2021-07-01T00:00Z', '2021-07-01T02:00Z').map((t) => ({
+        registerId: registerA,
+        timestamp: t,
+        importKwh,
+        source: 'test',
+      }));
+    const first = await worker.connect();
+    const second = await worker.connect();
+    try {
+      const pid = await one<{ pid: number }>(second, 'select pg_backend_pid() as pid');
+      await first.query('begin');
+      expect(await ingestIntervals(first, rows('0.500'))).toMatchObject({ inserted: 4 });
+      // The second session cannot see those rows yet, so it takes the plain INSERT and waits for the
+      // first session; when that commits, its INSERT meets their keys and the batch is upserted.
+      const pending = ingestIntervals(second, rows('0.600'));
+      pending.catch(() => {}); // awaited below; a rejection must not go unhandled while we wait
+      for (;;) {
+        const waiting = await one<{ waiting: boolean }>(
+          ctx.pool,
+          `select coalesce((select wait_event_type = 'Lock' from pg_stat_activity where pid = $1), false) as waiting`,
+          [pid.pid],
+        );
+        if (waiting.waiting) break;
+      }
+      await first.query('commit');
+      expect(await pending).toEqual({ inserted: 0, updated: 4, unchanged: 0, flagged: 0 });
+    } finally {
+      first.release();
+      second.release();
+    }
+    expect((await stored(registerA, '2021-07-01T00:00Z', '2021-07-02T00:00Z')).map((r) => r.import_kwh)).toEqual([
+      '0.600',
+      '0.600',
+      '0.600',
+      '0.600',
+    ]);
+  });
+
   it('lets an actual value replace an estimate, never the reverse', async () => {
     const at = '2021-03-01T10:00Z';
     const ingestOne = (importKwh: string, quality: 'actual' | 'estimated') =>
@@ -232,6 +273,10 @@ describe('flows.register_interval_hh ingest', () => {
     });
     await expect(ingest(ctx.pool, [{ ...ok, timestamp: '2999-01-01T00:00Z' }])).rejects.toMatchObject({
       code: '22023',
+    });
+    await expect(ingest(ctx.pool, [ok, { ...ok, exportKwh: '-2e11' }])).rejects.toMatchObject({
+      code: '22003',
+      message: 'row 2: energy value out of range',
     });
     // nothing of the rejected batches was written
     expect(await stored(registerA, '2021-05-01T00:00Z', '2021-05-02T00:00Z')).toEqual([]);

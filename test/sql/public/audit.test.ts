@@ -47,9 +47,14 @@ describe('audit trail', () => {
     );
     expect(rows).toEqual([
       { table_name: 'flows.meter_registry', n: '4' },
+      { table_name: 'flows.properties', n: '4' },
       { table_name: 'public.account_supplies', n: '3' },
       { table_name: 'public.accounts', n: '3' },
+      { table_name: 'public.customer_accounts', n: '3' },
       { table_name: 'public.customers', n: '3' },
+      { table_name: 'public.notification_preferences', n: '3' },
+      { table_name: 'public.operator_escos', n: '2' },
+      { table_name: 'public.operators', n: '2' },
     ]);
   });
 
