@@ -71,6 +71,25 @@ export async function seedDemoPayments(
             to_char(coalesce($2::date, (now() at time zone 'Europe/London')::date), 'YYYY-MM-DD') as today`,
     [options.month ?? null, options.paidOn ?? null],
   );
+  await ensureDemoBankAccount(client, code);
+
+  const runId = await prepareRun(client, code, dates.month, 'demo');
+  const progress = await runBilling(client, runId);
+  if (progress.status !== 'drafted' || progress.errors > 0) {
+    throw new Error(`the demo billing run of ${code} ended ${progress.status} with ${progress.errors} error(s)`);
+  }
+  await client.query('select public.billing_run_issue($1)', [runId]);
+
+  const paid = await importDemoStatement(client, code, runId, dates.today);
+  return {
+    esco: code,
+    month: dates.month,
+    ...paid,
+  };
+}
+
+/** The demo ESCO's bank account and billing settings that print it (both kept when present). */
+export async function ensureDemoBankAccount(client: pg.ClientBase, code: string): Promise<void> {
   const esco = await one<{ id: string; name: string }>(client, `select id, name from flows.escos where code = $1`, [
     code,
   ]);
@@ -86,14 +105,18 @@ export async function seedDemoPayments(
      on conflict (esco) do nothing`,
     [esco.id, `${esco.name} Ltd`],
   );
+}
 
-  const runId = await prepareRun(client, code, dates.month, 'demo');
-  const progress = await runBilling(client, runId);
-  if (progress.status !== 'drafted' || progress.errors > 0) {
-    throw new Error(`the demo billing run of ${code} ended ${progress.status} with ${progress.errors} error(s)`);
-  }
-  await client.query('select public.billing_run_issue($1)', [runId]);
-
+/**
+ * Writes the statement in which every customer pays their issued invoice of billing run `runId` (plus a bank
+ * charge), dated `paidOn`, and imports it through the bank CSV path; bank__reconcile (enqueued) matches it.
+ */
+export async function importDemoStatement(
+  client: pg.ClientBase,
+  code: string,
+  runId: string,
+  paidOn: string,
+): Promise<Pick<DemoPaymentsSummary, 'invoices' | 'statement' | 'import'>> {
   const payable = await many<Payable>(
     client,
     `select i.number, i.total::text as total, a.payment_reference,
@@ -108,20 +131,18 @@ export async function seedDemoPayments(
   const rows = ['Date,Description,Amount,Balance'];
   const line = (description: string, pence: bigint) => {
     balance += pence;
-    rows.push([ukDate(dates.today), csvField(description), fromPence(pence), fromPence(balance)].join(','));
+    rows.push([ukDate(paidOn), csvField(description), fromPence(pence), fromPence(balance)].join(','));
   };
   payable.forEach((p, i) => line(remittance(p, i), toPence(p.total)!));
   line('ACCOUNT FEE', bankCharge);
   const csv = `${rows.join('\n')}\n`;
-  const fileName = `${code.toLowerCase()}-statement-${dates.today}.csv`;
+  const fileName = `${code.toLowerCase()}-statement-${paidOn}.csv`;
   const document = parseStatementFile(Buffer.from(csv), {
     fileName,
     profile: 'signed-amount',
     account: { iban: demoBankAccount.iban, sort_code: null, account_number: null },
   });
   return {
-    esco: code,
-    month: dates.month,
     invoices: payable.length,
     statement: { fileName, csv },
     import: await importStatement(client, code, document),

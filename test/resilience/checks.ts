@@ -22,7 +22,8 @@ export interface CheckInput {
   /** The complete half-hours every reachable meter must have: [from, to). */
   window: { from: Date; to: Date };
   /** Message-IDs of the emails the SMTP stand-in received, in order. */
-  emailMessageIds: string[];
+  /** The emails the SMTP stand-in received, in order: the outbox row each names, and its Message-ID. */
+  emails: { notification: string; messageId: string }[];
   /** SMS the Twilio stand-in accepted. */
   smsCount: number;
   /** Worker processes that died (killed or crashed) during the scenario. */
@@ -115,6 +116,42 @@ export async function runChecks(db: pg.Pool, input: CheckInput): Promise<Check[]
     ),
   );
 
+  // Payments: every credit line of the statement matched, each to its own payment, no payment without a
+  // line, the ledger credited once per payment, every paid invoice paid.
+  const lines = await one<{ credits: number; matched: number; payments: number; linked: number }>(
+    db,
+    `select count(*) filter (where amount > 0)::int as credits,
+            count(*) filter (where amount > 0 and status = 'matched')::int as matched,
+            (select count(*)::int from public.payments) as payments,
+            count(distinct payment)::int as linked
+       from public.bank_transactions`,
+  );
+  const ledger = await one<{ paid: string; credited: string }>(
+    db,
+    `select coalesce((select sum(amount) from public.payments), 0)::text as paid,
+            coalesce((select -sum(amount) from public.ledger_entries where kind = 'payment'), 0)::text as credited`,
+  );
+  const unpaid = await many(
+    db,
+    `select i.number, i.status from public.invoices i
+      where i.kind = 'invoice' and i.total > 0 and i.number is not null
+        and exists (select 1 from public.bank_transactions t join public.payments p on p.id = t.payment
+                     join public.payment_allocations a on a.payment = p.id where a.invoice = i.id)
+        and i.status <> 'paid'`,
+  );
+  checks.push(
+    check(
+      'Payments: every credit line matched once, one payment each, ledger credited once, invoices paid',
+      [
+        ...(lines.credits > 0 && lines.matched === lines.credits ? [] : [{ lines }]),
+        ...(lines.payments === lines.linked && lines.linked === lines.matched ? [] : [{ lines }]),
+        ...(ledger.paid === ledger.credited ? [] : [{ ledger }]),
+        ...unpaid,
+      ],
+      `${lines.credits} credit lines, ${lines.matched} matched, ${lines.payments} payments of £${ledger.paid}`,
+    ),
+  );
+
   // Notifications: every issued document announced once per recipient, none stuck, emails once each.
   const unannounced = await many(
     db,
@@ -133,24 +170,27 @@ export async function runChecks(db: pg.Pool, input: CheckInput): Promise<Check[]
     `select status, count(*)::int as n from public.notifications group by status order by status`,
   );
   const received = new Map<string, number>();
-  for (const id of input.emailMessageIds) received.set(id, (received.get(id) ?? 0) + 1);
+  for (const email of input.emails) received.set(email.notification, (received.get(email.notification) ?? 0) + 1);
   // SMTP cannot deliver exactly once when the sender dies after the server accepted a message and before it
   // recorded that: the retry repeats it with the same Message-ID, which receivers drop. So at most one
   // repeat per worker process that died; and every email received is a message the outbox recorded as sent.
   const repeats = [...received.values()].reduce((sum, n) => sum + n - 1, 0);
-  const recorded = await many<{ id: string }>(
+  const recorded = await many<{ id: string; message_id: string }>(
     db,
-    `select provider_message_id as id from public.notifications where channel = 'email' and status = 'sent'`,
+    `select id, provider_message_id as message_id from public.notifications where channel = 'email' and status = 'sent'`,
   );
-  const sentIds = new Set(recorded.map((r) => r.id));
-  const unrecorded = [...received.keys()].filter((id) => !sentIds.has(id)).map((id) => ({ unrecorded: id }));
+  const sent = new Map(recorded.map((r) => [r.id, r.message_id]));
+  const unrecorded = input.emails
+    .filter((e) => sent.get(e.notification) !== e.messageId)
+    .map((e) => ({ unrecorded: e }));
+  const lost = [...sent.keys()].filter((id) => !received.has(id)).map((id) => ({ sentNotReceived: id }));
   const tooMany =
     repeats > input.workerDeaths ? [{ repeatedDeliveries: repeats, workerDeaths: input.workerDeaths }] : [];
   checks.push(
     check(
-      'Notifications: every issued document announced, none stuck, every email recorded, at most one repeat per worker death',
-      [...unannounced, ...stuck, ...unrecorded, ...tooMany],
-      `${statuses.map((s) => `${s.n} ${s.status}`).join(', ')}; ${input.emailMessageIds.length} emails (${repeats} repeated, same Message-ID) and ${input.smsCount} SMS received`,
+      'Notifications: every issued document announced, none stuck, every email sent received and recorded, at most one repeat per worker death',
+      [...unannounced, ...stuck, ...unrecorded, ...lost, ...tooMany],
+      `${statuses.map((s) => `${s.n} ${s.status}`).join(', ')}; ${input.emails.length} emails (${repeats} repeated, same Message-ID) and ${input.smsCount} SMS received`,
     ),
   );
 

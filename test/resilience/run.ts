@@ -25,6 +25,7 @@ import { createLogger } from '../../src/log.ts';
 import { startMailbox, startTwilio, TWILIO_SID } from '../notify/support.ts';
 import { runChecks } from './checks.ts';
 import { prepareFleet } from './fleet.ts';
+import { ensureDemoBankAccount, importDemoStatement } from '../../src/seed/demo-payments.ts';
 import { quantile, runLoad } from './load.ts';
 
 const { values: flags } = parseArgs({
@@ -151,6 +152,9 @@ try {
   say(`REST layer on ${restUrl}, worker started (logs in ${logDir})`);
 
   const escos = await many<{ code: string; id: string }>(admin, `select code, id from flows.escos`);
+  await admin.connect().then(async (client) => {
+    await ensureDemoBankAccount(client, 'WLCE').finally(() => client.release());
+  });
   const esco = (code: string) => escos.find((e) => e.code === code)!.id;
   const tokens = {
     operator: await mintToken(jwtSecret, { role: 'operator', sub: 'wlce-operator', ttl: '1h' }),
@@ -228,6 +232,19 @@ try {
     say(`billing ${month} for WLCE and HMCE`);
     await Promise.all([bill('WLCE'), bill('HMCE')]);
     say('billing runs issued');
+    // WLCE's customers pay: a bank statement imported now is reconciled by the worker while the faults hit.
+    const run = await one<{ id: string }>(
+      admin,
+      `select id from public.billing_runs where esco = $1 and period_start = $2`,
+      [esco('WLCE'), month],
+    );
+    const client = await admin.connect();
+    try {
+      const paid = await importDemoStatement(client, 'WLCE', run.id, now.toISOString().slice(0, 10));
+      say(`bank statement paying ${paid.invoices} WLCE invoices imported`);
+    } finally {
+      client.release();
+    }
   })();
 
   await sleep(seconds * 300);
@@ -287,7 +304,11 @@ try {
       from: new Date(windowEnd - BACKFILL_DAYS * 86_400_000 + 2 * HALF_HOUR_MS),
       to: new Date(windowEnd - 2 * HALF_HOUR_MS),
     },
-    emailMessageIds: mailbox.received.map((m) => m.messageId ?? ''),
+    // Each email names its outbox row (X-Flows-Notification) and carries the Message-ID the outbox records.
+    emails: mailbox.received.map((m) => ({
+      notification: String(m.headers.get('x-flows-notification') ?? ''),
+      messageId: m.messageId ?? '',
+    })),
     smsCount: twilio.requests.length,
     workerDeaths: workerStarts - 1,
   });
