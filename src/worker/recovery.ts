@@ -46,7 +46,6 @@ export async function startRecovery(
   let client: pg.Client | undefined;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
   // One connection, one statement at a time: registrations from worker events queue behind the sweep.
   let queue: Promise<unknown> = Promise.resolve();
   const serially = <T>(work: () => Promise<T>): Promise<T> => {
@@ -117,7 +116,7 @@ export async function startRecovery(
   };
 
   const tick = () => {
-    running = serially(sweep)
+    void serially(sweep)
       .catch((error: unknown) => log.warn({ err: error }, 'worker recovery sweep failed; trying again later'))
       .finally(() => {
         if (!stopped) timer = setTimeout(tick, settings.recoveryIntervalMs);
@@ -143,8 +142,7 @@ export async function startRecovery(
     async stop() {
       stopped = true;
       clearTimeout(timer);
-      await running;
-      await queue;
+      await queue; // the sweep or registration under way
       const db = client;
       client = undefined;
       if (!db) return;
