@@ -45,6 +45,11 @@ export async function registerFleet(
   );
   const meters: RegisteredMeter[] = [];
   for (const info of sim.meters) {
+    // An earlier test's meter may hold this address: its simulator closed, and the system gave the port out again.
+    await pool.query(`update flows.meter_registry set ip_address = null where ip_address = $1 and port = $2`, [
+      info.host,
+      info.port,
+    ]);
     const meter = await one<{ id: string }>(
       pool,
       `insert into flows.meter_registry (esco, serial, ip_address, port, mode, prepay_enabled)

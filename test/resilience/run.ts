@@ -311,6 +311,7 @@ try {
     })),
     smsCount: twilio.requests.length,
     workerDeaths: workerStarts - 1,
+    workerConcurrency: Number(workerEnv.WORKER_CONCURRENCY),
   });
   const lines = [
     '',
