@@ -32,9 +32,23 @@ comment on function internal.audit_request_id() is
   'The REST request''s X-Request-Id header (PostgREST and the gateway put the headers in request.headers), or null.';
 revoke all on function internal.audit_request_id() from public;
 
+-- The key of an audited row, e.g. {"id": "…"}, from the row as JSON and its key columns. Not SECURITY DEFINER and
+-- without `set search_path`, so that it is inlined.
+create or replace function internal.audit_row_key(row_values jsonb, key_columns text[]) returns jsonb
+language sql immutable
+as $$
+  select case when pg_catalog.cardinality(key_columns) = 1
+              then pg_catalog.jsonb_build_object(key_columns[1], row_values -> key_columns[1])
+              else (select pg_catalog.jsonb_object_agg(k, row_values -> k) from pg_catalog.unnest(key_columns) k) end
+$$;
+comment on function internal.audit_row_key(jsonb, text[]) is 'The key of an audited row as JSON, e.g. {"id": "…"}.';
+revoke all on function internal.audit_row_key(jsonb, text[]) from public;
+
 create or replace function internal.tg_audit() returns trigger
 language plpgsql volatile security definer
 set search_path = ''
+set jit = off  -- transition tables have no statistics: the planner's guesses made JIT compile for longer than the
+              -- statement ran
 as $$
 declare
   -- Trigger arguments: key columns (comma-separated), the customer column, the account column ('' = none),
@@ -43,42 +57,63 @@ declare
   customer_column text := nullif(coalesce(tg_argv[1], ''), '');
   account_column text := nullif(coalesce(tg_argv[2], ''), '');
   omitted text[] := coalesce(string_to_array(nullif(tg_argv[3], ''), ','), '{}');
-  old_row jsonb := case when tg_op in ('UPDATE', 'DELETE') then to_jsonb(old) end;
-  new_row jsonb := case when tg_op in ('INSERT', 'UPDATE') then to_jsonb(new) end;
-  old_diff jsonb;
-  new_diff jsonb;
-  request_role text := nullif(current_setting('role', true), 'none');
+  request_role text := coalesce(nullif(current_setting('role', true), 'none'), session_user::text);
+  request_subject text := internal.jwt_sub();
+  request_id text := internal.audit_request_id();
+  audited_table text := tg_table_schema || '.' || tg_table_name;
 begin
-  if tg_op = 'UPDATE' then
-    select jsonb_object_agg(n.key, o.value), jsonb_object_agg(n.key, n.value)
-      into old_diff, new_diff
-      from jsonb_each(new_row) n
-      join jsonb_each(old_row) o on o.key = n.key
-     where n.value is distinct from o.value and n.key <> all (omitted);
-    if old_diff is null then
-      return null; -- nothing changed (or only omitted columns)
-    end if;
+  -- One INSERT … SELECT per statement over its transition table(s), whatever the number of rows. Each row is turned
+  -- into JSON once (materialized: inlined, to_jsonb would run once per use).
+  if tg_op = 'INSERT' then
+    with r as materialized (select to_jsonb(x) as j from new_rows x)
+    insert into internal.audit_log (db_role, subject, request_id, table_name, operation, row_key, customer, account,
+                                    old_values, new_values)
+    select request_role, request_subject, request_id, audited_table, 'INSERT', internal.audit_row_key(r.j, key_columns),
+           (r.j ->> customer_column)::uuid, (r.j ->> account_column)::uuid, null, r.j - omitted
+      from r;
+  elsif tg_op = 'DELETE' then
+    with r as materialized (select to_jsonb(x) as j from old_rows x)
+    insert into internal.audit_log (db_role, subject, request_id, table_name, operation, row_key, customer, account,
+                                    old_values, new_values)
+    select request_role, request_subject, request_id, audited_table, 'DELETE', internal.audit_row_key(r.j, key_columns),
+           (r.j ->> customer_column)::uuid, (r.j ->> account_column)::uuid, r.j - omitted, null
+      from r;
   else
-    old_diff := old_row - omitted;
-    new_diff := new_row - omitted;
+    -- Old and new rows paired by key; only the columns that changed are recorded, and a row where nothing (or only
+    -- omitted columns) changed records nothing. A row whose key itself changed has no partner: its old and new
+    -- versions are recorded whole, as two UPDATE entries.
+    with n as materialized (
+      select x.j, internal.audit_row_key(x.j, key_columns) as k from (select to_jsonb(r) as j from new_rows r) x
+    ), o as materialized (
+      select x.j, internal.audit_row_key(x.j, key_columns) as k from (select to_jsonb(r) as j from old_rows r) x
+    ), pairs as (
+      select coalesce(n.k, o.k) as k, coalesce(n.j, o.j) as j,
+             case when n.j is null or o.j is null then o.j - omitted else d.old_values end as old_values,
+             case when n.j is null or o.j is null then n.j - omitted else d.new_values end as new_values
+        from n
+        full join o on o.k = n.k
+       cross join lateral (
+         select jsonb_object_agg(e.key, o.j -> e.key) as old_values, jsonb_object_agg(e.key, e.value) as new_values
+           from jsonb_each(n.j) e
+          where e.value is distinct from o.j -> e.key and e.key <> all (omitted)
+       ) d
+    )
+    insert into internal.audit_log (db_role, subject, request_id, table_name, operation, row_key, customer, account,
+                                    old_values, new_values)
+    select request_role, request_subject, request_id, audited_table, 'UPDATE', p.k,
+           (p.j ->> customer_column)::uuid, (p.j ->> account_column)::uuid, p.old_values, p.new_values
+      from pairs p
+     where p.old_values is not null or p.new_values is not null;
   end if;
-
-  insert into internal.audit_log (db_role, subject, request_id, table_name, operation, row_key, customer, account,
-                                  old_values, new_values)
-  values (coalesce(request_role, session_user::text), internal.jwt_sub(), internal.audit_request_id(),
-          tg_table_schema || '.' || tg_table_name, tg_op,
-          (select jsonb_object_agg(k, coalesce(new_row, old_row) -> k) from unnest(key_columns) k),
-          (coalesce(new_row, old_row) ->> customer_column)::uuid,
-          (coalesce(new_row, old_row) ->> account_column)::uuid,
-          old_diff, new_diff);
   return null;
 end
 $$;
-comment on function internal.tg_audit() is $$Trigger (after insert, update or delete, for each row): appends the change to internal.audit_log.
-Trigger arguments: the key columns (comma-separated, default id), the column naming the customer and the one naming the
-account the row is about ('' = none), and columns never copied into the log (comma-separated). Records the request's
-role, JWT sub and X-Request-Id, and for an update only the columns that changed. SECURITY DEFINER: no caller may write
-the audit log directly.$$;
+comment on function internal.tg_audit() is $$Trigger (after insert, update or delete, for each statement, transition tables new_rows /
+old_rows): appends one internal.audit_log entry per changed row, in one statement. Trigger arguments: the key columns
+(comma-separated, default id), the column naming the customer and the one naming the account the row is about
+('' = none), and columns never copied into the log (comma-separated). Records the request's role, JWT sub and
+X-Request-Id, and for an update only the columns that changed. SECURITY DEFINER: no caller may write the audit log
+directly.$$;
 revoke all on function internal.tg_audit() from public;
 
 create or replace function internal.tg_audit_log__append_only() returns trigger
@@ -156,9 +191,18 @@ begin
     ('flows.meter_registry', 'id', '', '', null)
   ) as a(table_name, key_columns, customer_column, account_column, omitted)
   loop
+    -- statement-level: a bulk write is one audit INSERT, not one trigger call per row (a trigger with
+    -- transition tables takes a single event, hence three)
     execute format('drop trigger if exists _900_audit on %s', t.table_name);
-    execute format('create trigger _900_audit after insert or update or delete on %s
-                      for each row execute function internal.tg_audit(%L, %L, %L, %L)',
+    execute format('create or replace trigger _900_audit_insert after insert on %s referencing new table as new_rows
+                      for each statement execute function internal.tg_audit(%L, %L, %L, %L)',
+                   t.table_name, t.key_columns, t.customer_column, t.account_column, coalesce(t.omitted, ''));
+    execute format('create or replace trigger _900_audit_update after update on %s
+                      referencing old table as old_rows new table as new_rows
+                      for each statement execute function internal.tg_audit(%L, %L, %L, %L)',
+                   t.table_name, t.key_columns, t.customer_column, t.account_column, coalesce(t.omitted, ''));
+    execute format('create or replace trigger _900_audit_delete after delete on %s referencing old table as old_rows
+                      for each statement execute function internal.tg_audit(%L, %L, %L, %L)',
                    t.table_name, t.key_columns, t.customer_column, t.account_column, coalesce(t.omitted, ''));
   end loop;
 end

@@ -107,6 +107,7 @@ create or replace function internal.bank_import_staged(esco_id uuid, document js
 returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
+set jit = off  -- as internal.tg_audit: bulk statements over arrays and fresh rows without statistics
 as $$
 declare
   sha text := document ->> 'file_sha256';

@@ -16,6 +16,7 @@ create or replace function internal.bank_lines_post(line_ids uuid[], account_ids
 returns integer
 language plpgsql volatile security definer
 set search_path = ''
+set jit = off  -- as internal.tg_audit: bulk statements over arrays and fresh rows without statistics
 as $$
 declare
   matched integer;
@@ -78,6 +79,7 @@ create or replace function internal.bank_reconcile(esco_id uuid default null, st
 returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
+set jit = off  -- as internal.tg_audit: bulk statements over arrays and fresh rows without statistics
 set work_mem = '64MB'  -- the candidates of 50,000 lines sort and hash in memory
 as $$
 declare

@@ -20,6 +20,7 @@ create or replace function internal.payments_post(account_ids uuid[])
 returns integer
 language plpgsql volatile security definer
 set search_path = ''
+set jit = off  -- as internal.tg_audit: bulk statements over arrays and fresh rows without statistics
 as $$
 declare
   allocated integer;
@@ -76,7 +77,9 @@ begin
     select o.*, sum(o.outstanding) over (partition by o.account order by o.due_date nulls last, o.issued_at, o.id) as upto
       from owed o where o.outstanding > 0
   ), pairs as materialized (
-    select m.id as payment, o.id as invoice, m.esco,
+    -- each pair carries what its payment had left and its invoice owed, so that the updates below need not join
+    -- back to `money` or `owed` (whose row estimates are useless: a nested loop over them would be quadratic)
+    select m.id as payment, o.id as invoice, m.esco, m.left_over, o.outstanding,
            least(m.upto, o.upto) - greatest(m.upto - m.left_over, o.upto - o.outstanding) as amount
       from money_ranges m
       join owed_ranges o on o.account = m.account
@@ -88,17 +91,16 @@ begin
     returning 1
   ), invoices_paid as (
     update public.invoices i
-       set status = case when x.amount >= o.outstanding then 'paid' else 'partially_paid' end
-      from (select p.invoice, sum(p.amount) as amount from pairs p where p.amount > 0 group by p.invoice) x
-      join owed o on o.id = x.invoice
-     where i.id = x.invoice
-       and i.status is distinct from case when x.amount >= o.outstanding then 'paid' else 'partially_paid' end
+       set status = x.status
+      from (select p.invoice, case when sum(p.amount) >= min(p.outstanding) then 'paid' else 'partially_paid' end as status
+              from pairs p where p.amount > 0 group by p.invoice) x
+     where i.id = x.invoice and i.status is distinct from x.status
   ), payments_allocated as (
     update public.payments p
        set status = 'allocated'
-      from (select pr.payment, sum(pr.amount) as amount from pairs pr where pr.amount > 0 group by pr.payment) x
-      join money m on m.id = x.payment
-     where p.id = x.payment and x.amount >= m.left_over
+      from (select pr.payment from pairs pr where pr.amount > 0 group by pr.payment
+            having sum(pr.amount) >= min(pr.left_over)) x
+     where p.id = x.payment
   )
   select count(*) into allocated from inserted;
   return allocated;

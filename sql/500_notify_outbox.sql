@@ -156,36 +156,63 @@ comment on function internal.notify_quiet_until(time, time, timestamptz) is
   'When an SMS due at `at` may go out given quiet hours [start, end) in Europe/London (overnight ranges allowed).';
 revoke all on function internal.notify_quiet_until(time, time, timestamptz) from public;
 
+-- Outbox rows and their jobs, in two statements whatever their number. `messages` is a JSON array of
+-- {esco, customer, subscription, channel, address, template, payload, dedupe_key, priority, not_before,
+-- suppressed_because}; a dedupe_key already in the outbox (or repeated in the array) is a no-op. Returns the rows
+-- added, and whether each was queued (not suppressed).
+create or replace function internal.notify_enqueue_many(messages jsonb)
+returns table (id uuid, dedupe_key text, queued boolean)
+language plpgsql volatile security definer
+set search_path = ''
+set jit = off  -- as internal.tg_audit: bulk statements over arrays and fresh rows without statistics
+as $$
+declare
+  ids uuid[];
+  keys text[];
+  queued_flags boolean[];
+  specs graphile_worker.job_spec[];
+begin
+  with inserted as (
+    insert into public.notifications as n (esco, customer, subscription, channel, address, template, payload,
+                                           dedupe_key, priority, next_attempt_at, status, last_error)
+    select m.esco, m.customer, m.subscription, m.channel, m.address, m.template, coalesce(m.payload, '{}'),
+           m.dedupe_key, coalesce(m.priority, 10), coalesce(m.not_before, now()),
+           case when m.suppressed_because is null then 'queued' else 'suppressed' end, m.suppressed_because
+      from jsonb_to_recordset(coalesce(messages, '[]')) as m(esco uuid, customer uuid, subscription uuid, channel text,
+             address text, template text, payload jsonb, dedupe_key text, priority smallint, not_before timestamptz,
+             suppressed_because text)
+    on conflict on constraint notifications_dedupe_key_key do nothing
+    returning n.id, n.dedupe_key, n.status = 'queued' as queued, n.channel, n.next_attempt_at, n.priority
+  )
+  select array_agg(i.id), array_agg(i.dedupe_key), array_agg(i.queued),
+         array_agg(row('notify__' || i.channel, json_build_object('id', i.id), null, i.next_attempt_at, null,
+                       'notify:' || i.id, i.priority, null)::graphile_worker.job_spec) filter (where i.queued)
+    into ids, keys, queued_flags, specs
+    from inserted i;
+  if specs is not null then
+    perform graphile_worker.add_jobs(specs);
+  end if;
+  return query select * from unnest(ids, keys, queued_flags);
+end
+$$;
+comment on function internal.notify_enqueue_many(jsonb) is
+  'Adds messages to the outbox with their notify__<channel> jobs, in the caller''s transaction; a repeated dedupe_key is a no-op. Returns the rows added.';
+revoke all on function internal.notify_enqueue_many(jsonb) from public;
+
 -- One outbox row and its job. The same dedupe_key again is a no-op (returns null).
 create or replace function internal.notify_enqueue(
   esco uuid, customer uuid, subscription uuid, channel text, address text, template text, payload jsonb,
   dedupe_key text, priority smallint default 10, not_before timestamptz default now(), suppressed_because text default null
 )
 returns uuid
-language plpgsql volatile security definer
+language sql volatile security definer
 set search_path = ''
 as $$
-declare
-  new_id uuid;
-begin
-  insert into public.notifications as n (esco, customer, subscription, channel, address, template, payload, dedupe_key,
-                                         priority, next_attempt_at, status, last_error)
-  values (notify_enqueue.esco, notify_enqueue.customer, notify_enqueue.subscription, notify_enqueue.channel,
-          notify_enqueue.address, notify_enqueue.template, coalesce(notify_enqueue.payload, '{}'),
-          notify_enqueue.dedupe_key, notify_enqueue.priority, coalesce(not_before, now()),
-          case when suppressed_because is null then 'queued' else 'suppressed' end, suppressed_because)
-  on conflict on constraint notifications_dedupe_key_key do nothing
-  returning n.id into new_id;
-  if new_id is not null and suppressed_because is null then
-    perform graphile_worker.add_job(
-      identifier => 'notify__' || notify_enqueue.channel,
-      payload => json_build_object('id', new_id),
-      job_key => 'notify:' || new_id,
-      run_at => coalesce(not_before, now()),
-      priority => notify_enqueue.priority::int);
-  end if;
-  return new_id;
-end
+  select e.id
+    from internal.notify_enqueue_many(pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+           'esco', esco, 'customer', customer, 'subscription', subscription, 'channel', channel, 'address', address,
+           'template', template, 'payload', payload, 'dedupe_key', dedupe_key, 'priority', priority,
+           'not_before', not_before, 'suppressed_because', suppressed_because))) e
 $$;
 comment on function internal.notify_enqueue(uuid, uuid, uuid, text, text, text, jsonb, text, smallint, timestamptz, text) is
   'Adds one message to the outbox and its notify__<channel> job, in the caller''s transaction; a repeated dedupe_key is a no-op.';
@@ -194,57 +221,65 @@ revoke all on function internal.notify_enqueue(uuid, uuid, uuid, text, text, tex
 grant execute on function internal.notify_enqueue(uuid, uuid, uuid, text, text, text, jsonb, text, smallint, timestamptz, text)
   to worker;
 
--- A customer message on each channel the customer's preferences allow (an opted-out channel is recorded as
--- suppressed, so "who was told what" stays answerable). Returns how many messages were queued.
+-- Customer messages, set-based: for each (customer, payload, dedupe base), a message on each channel the customer
+-- has an address for; a channel their preferences opt out of is recorded as suppressed, so "who was told what" stays
+-- answerable. Quiet hours delay SMS, except off_supply; vulnerable and priority-services customers go first; closed
+-- customers get nothing. Returns how many messages were queued.
+create or replace function internal.notify_customers(template text, customer_ids uuid[], payloads jsonb[],
+                                                     dedupe_bases text[])
+returns integer
+language sql volatile security definer
+set search_path = ''
+set jit = off  -- as internal.tg_audit: bulk statements over arrays and fresh rows without statistics
+as $$
+  with wanted as (
+    select cu.id, cu.esco, cu.email, cu.phone, w.n, w.dedupe_base,
+           case when cu.vulnerable or cu.priority_services then 0 else 10 end as priority,
+           pg_catalog.jsonb_build_object('name', cu.name, 'esco_name', e.name) || coalesce(w.payload, '{}') as payload,
+           template = any (coalesce(np.email_kinds, array['invoice_issued', 'payment_received', 'payment_overdue',
+             'low_balance', 'off_supply', 'topup_completed', 'topup_failed', 'tariff_change'])) as email_wanted,
+           template = any (coalesce(np.sms_kinds, array['payment_overdue', 'low_balance', 'off_supply',
+             'topup_failed'])) as sms_wanted,
+           np.quiet_hours_start, np.quiet_hours_end
+      from unnest(customer_ids, payloads, dedupe_bases) with ordinality as w(customer, payload, dedupe_base, n)
+      join public.customers cu on cu.id = w.customer
+      join flows.escos e on e.id = cu.esco
+      left join public.notification_preferences np on np.customer = cu.id
+     where cu.status is distinct from 'closed'
+  ), messages as (
+    select w.n, 1 as channel_order, w.esco, w.id as customer, 'email' as channel, w.email as address, w.payload,
+           w.dedupe_base || ':email:' || w.id as dedupe_key, w.priority, now() as not_before,
+           case when w.email_wanted then null else 'opted out' end as suppressed_because
+      from wanted w where w.email is not null
+    union all
+    select w.n, 2, w.esco, w.id, 'sms', w.phone, w.payload, w.dedupe_base || ':sms:' || w.id, w.priority,
+           case when template = 'off_supply' then now()
+                else internal.notify_quiet_until(w.quiet_hours_start, w.quiet_hours_end, now()) end,
+           case when w.sms_wanted then null else 'opted out' end
+      from wanted w where w.phone is not null
+  )
+  select count(*)::integer
+    from internal.notify_enqueue_many((
+           select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                    'esco', m.esco, 'customer', m.customer, 'channel', m.channel, 'address', m.address,
+                    'template', template, 'payload', m.payload, 'dedupe_key', m.dedupe_key, 'priority', m.priority,
+                    'not_before', m.not_before, 'suppressed_because', m.suppressed_because)
+                  order by m.n, m.channel_order)
+             from messages m)) e
+   where e.queued
+$$;
+comment on function internal.notify_customers(text, uuid[], jsonb[], text[]) is
+  'Queues customer messages in bulk: one per customer and channel they have an address for (opted-out channels recorded as suppressed); returns how many were queued.';
+revoke all on function internal.notify_customers(text, uuid[], jsonb[], text[]) from public;
+grant execute on function internal.notify_customers(text, uuid[], jsonb[], text[]) to worker;
+
+-- One customer message (internal.notify_customers for one customer).
 create or replace function internal.notify_customer(customer_id uuid, template text, payload jsonb, dedupe_base text)
 returns integer
-language plpgsql volatile security definer
+language sql volatile security definer
 set search_path = ''
 as $$
-declare
-  c record;
-  p record;
-  queued integer := 0;
-  full_payload jsonb;
-  due timestamptz;
-begin
-  select cu.id, cu.esco, cu.name, cu.email, cu.phone, cu.vulnerable, cu.priority_services, cu.status, e.name as esco_name
-    into c
-    from public.customers cu join flows.escos e on e.id = cu.esco
-   where cu.id = customer_id;
-  if not found or c.status = 'closed' then
-    return 0;
-  end if;
-  select coalesce(np.email_kinds, d.email_kinds) as email_kinds, coalesce(np.sms_kinds, d.sms_kinds) as sms_kinds,
-         np.quiet_hours_start, np.quiet_hours_end
-    into p
-    from (select array['invoice_issued', 'payment_received', 'payment_overdue', 'low_balance', 'off_supply',
-                       'topup_completed', 'topup_failed', 'tariff_change'] as email_kinds,
-                 array['payment_overdue', 'low_balance', 'off_supply', 'topup_failed'] as sms_kinds) d
-    left join public.notification_preferences np on np.customer = c.id;
-  full_payload := jsonb_build_object('name', c.name, 'esco_name', c.esco_name) || coalesce(payload, '{}');
-  if c.email is not null then
-    if internal.notify_enqueue(c.esco, c.id, null, 'email', c.email, template, full_payload,
-         dedupe_base || ':email:' || c.id,
-         case when c.vulnerable or c.priority_services then 0 else 10 end::smallint, now(),
-         case when template = any (p.email_kinds) then null else 'opted out' end) is not null
-       and template = any (p.email_kinds) then
-      queued := queued + 1;
-    end if;
-  end if;
-  if c.phone is not null then
-    due := case when template = 'off_supply' then now()
-                else internal.notify_quiet_until(p.quiet_hours_start, p.quiet_hours_end, now()) end;
-    if internal.notify_enqueue(c.esco, c.id, null, 'sms', c.phone, template, full_payload,
-         dedupe_base || ':sms:' || c.id,
-         case when c.vulnerable or c.priority_services then 0 else 10 end::smallint, due,
-         case when template = any (p.sms_kinds) then null else 'opted out' end) is not null
-       and template = any (p.sms_kinds) then
-      queued := queued + 1;
-    end if;
-  end if;
-  return queued;
-end
+  select internal.notify_customers(template, array[customer_id], array[payload], array[dedupe_base])
 $$;
 comment on function internal.notify_customer(uuid, text, jsonb, text) is
   'Queues a customer message on each channel their preferences allow (quiet hours delay SMS, except off_supply); vulnerable customers first.';

@@ -7,30 +7,27 @@
 create or replace function internal.tg_billing_events__notify() returns trigger
 language plpgsql volatile security definer
 set search_path = ''
+set jit = off  -- as internal.tg_audit: a bulk statement over a transition table without statistics
 as $$
-declare
-  i record;
-  c record;
 begin
-  if new.event <> 'invoice_issued' then
-    return null;
-  end if;
-  select inv.id, inv.kind, inv.number, inv.total, inv.due_date, inv.period_start, inv.period_end
-    into i from public.invoices inv where inv.id = new.invoice;
-  for c in select ca.customer from public.customer_accounts ca
-            where ca.account = new.account and ca.role in ('holder', 'payer') order by ca.customer loop
-    perform internal.notify_customer(c.customer, 'invoice_issued',
-      jsonb_build_object('invoice_id', i.id, 'kind', i.kind, 'number', i.number, 'total_gbp', i.total::text,
-                         'due_date', i.due_date, 'period_start', i.period_start,
-                         'period_end', (i.period_end - 1)),
-      'invoice_issued:' || i.id);
-  end loop;
-  update internal.billing_events e set processed_at = now() where e.id = new.id;
+  -- Statement-level: a billing run's invoices are queued in one call.
+  perform internal.notify_customers('invoice_issued', array_agg(ca.customer order by e.id, ca.customer),
+            array_agg(jsonb_build_object('invoice_id', i.id, 'kind', i.kind, 'number', i.number,
+                                         'total_gbp', i.total::text, 'due_date', i.due_date,
+                                         'period_start', i.period_start, 'period_end', (i.period_end - 1))
+                      order by e.id, ca.customer),
+            array_agg('invoice_issued:' || i.id order by e.id, ca.customer))
+     from new_rows e
+     join public.invoices i on i.id = e.invoice
+     join public.customer_accounts ca on ca.account = e.account and ca.role in ('holder', 'payer')
+    where e.event = 'invoice_issued';
+  update internal.billing_events b set processed_at = now()
+   where b.id in (select e.id from new_rows e where e.event = 'invoice_issued');
   return null;
 end
 $$;
 comment on function internal.tg_billing_events__notify() is
-  'Trigger: an invoice_issued billing event queues the invoice email (PDF attached) for the account''s holders and payers.';
+  'Trigger (after insert, for each statement, transition table new_rows): invoice_issued billing events queue the invoice email (PDF attached) for the accounts'' holders and payers.';
 revoke all on function internal.tg_billing_events__notify() from public;
 
 -- The stored PDF of an invoice, for the email job (null until the billing renderer has stored it).
@@ -48,34 +45,32 @@ comment on function internal.notify_invoice_document(uuid) is 'The invoice numbe
 revoke all on function internal.notify_invoice_document(uuid) from public;
 grant execute on function internal.notify_invoice_document(uuid) to worker;
 
--- Payment received: the customers on the account.
+-- Payment received: the customers on the account. Statement-level, so a reconcile that posts 50,000 payments
+-- queues their receipts in one call.
 create or replace function internal.tg_payments__notify() returns trigger
 language plpgsql volatile security definer
 set search_path = ''
+set jit = off  -- as internal.tg_audit: bulk statements over arrays and fresh rows without statistics
 as $$
-declare
-  c record;
 begin
-  if new.status not in ('received', 'allocated') then
-    return null;
-  end if;
-  for c in select ca.customer from public.customer_accounts ca
-            where ca.account = new.account and ca.role in ('holder', 'payer') order by ca.customer loop
-    perform internal.notify_customer(c.customer, 'payment_received',
-      jsonb_build_object('payment_id', new.id, 'amount_gbp', new.amount::text, 'received_at', new.received_at,
-                         'method', new.method),
-      'payment_received:' || new.id);
-  end loop;
+  perform internal.notify_customers('payment_received', array_agg(ca.customer order by p.id, ca.customer),
+            array_agg(jsonb_build_object('payment_id', p.id, 'amount_gbp', p.amount::text, 'received_at', p.received_at,
+                                         'method', p.method) order by p.id, ca.customer),
+            array_agg('payment_received:' || p.id order by p.id, ca.customer))
+     from new_rows p
+     join public.customer_accounts ca on ca.account = p.account and ca.role in ('holder', 'payer')
+    where p.status in ('received', 'allocated');
   return null;
 end
 $$;
-comment on function internal.tg_payments__notify() is 'Trigger: a payment received queues a receipt for the account''s holders and payers.';
+comment on function internal.tg_payments__notify() is
+  'Trigger (after insert, for each statement, transition table new_rows): the payments received queue a receipt for their accounts'' holders and payers.';
 revoke all on function internal.tg_payments__notify() from public;
 
 drop trigger if exists _500_notify on internal.billing_events;
-create trigger _500_notify after insert on internal.billing_events
-  for each row execute function internal.tg_billing_events__notify();
+create trigger _500_notify after insert on internal.billing_events referencing new table as new_rows
+  for each statement execute function internal.tg_billing_events__notify();
 
 drop trigger if exists _500_notify on public.payments;
-create trigger _500_notify after insert on public.payments
-  for each row execute function internal.tg_payments__notify();
+create trigger _500_notify after insert on public.payments referencing new table as new_rows
+  for each statement execute function internal.tg_payments__notify();

@@ -4,32 +4,31 @@
 -- sql/510's topup_failed). Both in the transaction of the change.
 
 -- Payment overdue: the reminder's holders and payers, once per reminder (dedupe key payment_overdue:<reminder>).
+-- Statement-level: a collections run's reminders are queued in one call.
 create or replace function internal.tg_payment_reminders__notify() returns trigger
 language plpgsql volatile security definer
 set search_path = ''
+set jit = off  -- as internal.tg_audit: a bulk statement over a transition table without statistics
 as $$
-declare
-  c record;
-  i record;
 begin
-  select inv.number, inv.due_date, inv.total into i from public.invoices inv where inv.id = new.invoice;
-  for c in select ca.customer from public.customer_accounts ca
-            where ca.account = new.account and ca.role in ('holder', 'payer') order by ca.customer loop
-    perform internal.notify_customer(c.customer, 'payment_overdue',
-      jsonb_build_object('number', i.number, 'due_date', coalesce(i.due_date, new.due_date),
-                         'outstanding_gbp', new.outstanding_gbp::text, 'days_overdue', new.days_overdue),
-      'payment_overdue:' || new.id);
-  end loop;
+  perform internal.notify_customers('payment_overdue', array_agg(ca.customer order by r.id, ca.customer),
+            array_agg(jsonb_build_object('number', inv.number, 'due_date', coalesce(inv.due_date, r.due_date),
+                                         'outstanding_gbp', r.outstanding_gbp::text, 'days_overdue', r.days_overdue)
+                      order by r.id, ca.customer),
+            array_agg('payment_overdue:' || r.id order by r.id, ca.customer))
+     from new_rows r
+     join public.invoices inv on inv.id = r.invoice
+     join public.customer_accounts ca on ca.account = r.account and ca.role in ('holder', 'payer');
   return null;
 end
 $$;
 comment on function internal.tg_payment_reminders__notify() is
-  'Trigger: a payment reminder queues payment_overdue for the account''s holders and payers.';
+  'Trigger (after insert, for each statement, transition table new_rows): each payment reminder queues payment_overdue for its account''s holders and payers.';
 revoke all on function internal.tg_payment_reminders__notify() from public;
 
 drop trigger if exists _500_notify on public.payment_reminders;
-create trigger _500_notify after insert on public.payment_reminders
-  for each row execute function internal.tg_payment_reminders__notify();
+create trigger _500_notify after insert on public.payment_reminders referencing new table as new_rows
+  for each statement execute function internal.tg_payment_reminders__notify();
 
 -- Top-up failed (after the job's retries): the ESCO's operator alert subscriptions that take topup_failed_operator.
 -- The payment that bought the credit stays on the account as credit (its ledger entry was written with it).

@@ -109,4 +109,40 @@ describe('invoice issued and payment received', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ template: 'payment_received', payload: { amount_gbp: '42.10' } });
   });
+
+  it('queues the receipts of payments posted in one statement: per customer and channel, each with its job', async () => {
+    const plain = await household(pool, { phone: '+447700900201' });
+    const vulnerable = await household(pool, { phone: null, vulnerable: true });
+    // the first household's customer takes no receipts by email: recorded as suppressed, no job
+    await pool.query(
+      `update public.notification_preferences set email_kinds = '{invoice_issued}' where customer = $1`,
+      [plain.customer],
+    );
+    await pool.query(
+      `insert into public.payments (esco, account, amount, method, reference, source)
+       select x.esco, x.account, x.amount, 'bank_transfer', 'REF', x.source
+         from unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::text[]) as x(esco, account, amount, source)`,
+      [
+        [plain.esco, vulnerable.esco, vulnerable.esco],
+        [plain.account, vulnerable.account, vulnerable.account],
+        ['10.00', '20.00', '30.00'],
+        [`bank:${plain.code}-b1`, `bank:${vulnerable.code}-b1`, `bank:${vulnerable.code}-b2`],
+      ],
+    );
+    const rows = await many<{ customer: string; channel: string; status: string; priority: number; job: boolean }>(
+      pool,
+      `select n.customer, n.channel, n.status, n.priority,
+              exists (select 1 from graphile_worker.jobs j where j.key = 'notify:' || n.id
+                        and j.task_identifier = 'notify__' || n.channel) as job
+         from public.notifications n where n.customer = any ($1) order by n.customer = $2, n.payload ->> 'amount_gbp', n.channel`,
+      [[plain.customer, vulnerable.customer], vulnerable.customer],
+    );
+    expect(rows).toEqual([
+      // SMS does not carry receipts by default: suppressed too
+      { customer: plain.customer, channel: 'email', status: 'suppressed', priority: 10, job: false },
+      { customer: plain.customer, channel: 'sms', status: 'suppressed', priority: 10, job: false },
+      { customer: vulnerable.customer, channel: 'email', status: 'queued', priority: 0, job: true },
+      { customer: vulnerable.customer, channel: 'email', status: 'queued', priority: 0, job: true },
+    ]);
+  });
 });

@@ -50,9 +50,12 @@ describe('audit coverage', () => {
     const triggered = (
       await many<{ name: string }>(
         ctx.pool,
+        // three statement-level triggers per table: insert, update, delete
         `select format('%s.%s', n.nspname, c.relname) as name
            from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
-          where t.tgname = '_900_audit' and t.tgfoid = 'internal.tg_audit'::regproc order by 1`,
+          where t.tgname in ('_900_audit_insert', '_900_audit_update', '_900_audit_delete')
+            and t.tgfoid = 'internal.tg_audit'::regproc
+          group by 1 having count(*) = 3 order by 1`,
       )
     ).map((r) => r.name);
     expect(triggered).toEqual([...audited].sort());

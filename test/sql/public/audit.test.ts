@@ -110,6 +110,60 @@ describe('audit trail', () => {
     });
   });
 
+  it('records one entry per changed row of a bulk statement, and a key change as the old and the new row', async () => {
+    const c = await ctx.pool.connect();
+    try {
+      await c.query('begin');
+      // one statement over WLCE's two accounts, changing only Bob's
+      await c.query(
+        `update public.accounts set vat_rate_pct = case when id = $1 then 20 else vat_rate_pct end where esco = $2`,
+        [world.accounts.bob, world.escoA],
+      );
+      // a row whose key changes: operator A's membership moved to ESCO B
+      const { rows } = await c.query<{ operator: string }>(
+        `update public.operator_escos set esco = $2 where esco = $1 returning operator`,
+        [world.escoA, world.escoB],
+      );
+      expect(rows).toHaveLength(1);
+      await c.query(`delete from public.account_supplies where account = any ($1)`, [
+        [world.accounts.alice, world.accounts.bob],
+      ]);
+      const log = await entries(c);
+      expect(log.map((e) => [e.table_name, e.operation])).toEqual([
+        ['public.accounts', 'UPDATE'],
+        ['public.operator_escos', 'UPDATE'],
+        ['public.operator_escos', 'UPDATE'],
+        ['public.account_supplies', 'DELETE'],
+        ['public.account_supplies', 'DELETE'],
+      ]);
+      expect(log[0]).toMatchObject({
+        row_key: { id: world.accounts.bob },
+        old_values: { vat_rate_pct: 5 },
+        new_values: { vat_rate_pct: 20 },
+      });
+      const moved = log.slice(1, 3).sort((a, b) => (a.old_values === null ? 1 : 0) - (b.old_values === null ? 1 : 0));
+      expect(moved[0]).toMatchObject({
+        row_key: { operator: rows[0]!.operator, esco: world.escoA },
+        old_values: { operator: rows[0]!.operator, esco: world.escoA },
+        new_values: null,
+      });
+      expect(moved[1]).toMatchObject({
+        row_key: { operator: rows[0]!.operator, esco: world.escoB },
+        old_values: null,
+        new_values: { operator: rows[0]!.operator, esco: world.escoB },
+      });
+      expect(
+        log
+          .slice(3)
+          .map((e) => e.row_key.id)
+          .sort(),
+      ).toEqual([world.supplies.alice, world.supplies.bob].sort());
+    } finally {
+      await c.query('rollback');
+      c.release();
+    }
+  });
+
   it('audits the meter registry', async () => {
     await asRole(ctx.pool, 'operator', claims.opA, async (c) => {
       await c.query(`update flows.meter_registry set firmware_version = '2.1' where id = $1`, [world.meters.m1]);
