@@ -79,31 +79,32 @@ begin
            (r.j ->> customer_column)::uuid, (r.j ->> account_column)::uuid, r.j - omitted, null
       from r;
   else
-    -- Old and new rows paired by key; only the columns that changed are recorded, and a row where nothing (or only
-    -- omitted columns) changed records nothing. A row whose key itself changed has no partner: its old and new
-    -- versions are recorded whole, as two UPDATE entries.
-    with n as materialized (
-      select x.j, internal.audit_row_key(x.j, key_columns) as k from (select to_jsonb(r) as j from new_rows r) x
-    ), o as materialized (
-      select x.j, internal.audit_row_key(x.j, key_columns) as k from (select to_jsonb(r) as j from old_rows r) x
-    ), pairs as (
-      select coalesce(n.k, o.k) as k, coalesce(n.j, o.j) as j,
-             case when n.j is null or o.j is null then o.j - omitted else d.old_values end as old_values,
-             case when n.j is null or o.j is null then n.j - omitted else d.new_values end as new_values
-        from n
-        full join o on o.k = n.k
-       cross join lateral (
-         select jsonb_object_agg(e.key, o.j -> e.key) as old_values, jsonb_object_agg(e.key, e.value) as new_values
-           from jsonb_each(n.j) e
-          where e.value is distinct from o.j -> e.key and e.key <> all (omitted)
-       ) d
-    )
-    insert into internal.audit_log (db_role, subject, request_id, table_name, operation, row_key, customer, account,
-                                    old_values, new_values)
-    select request_role, request_subject, request_id, audited_table, 'UPDATE', p.k,
-           (p.j ->> customer_column)::uuid, (p.j ->> account_column)::uuid, p.old_values, p.new_values
-      from pairs p
-     where p.old_values is not null or p.new_values is not null;
+    -- Old and new rows paired by key (a hash join on the key columns themselves, hence EXECUTE); only the columns
+    -- that changed are recorded, and a row where nothing (or only omitted columns) changed records nothing. A row
+    -- whose key itself changed has no partner: its old and new versions are recorded whole, as two UPDATE entries.
+    execute format($q$
+      with pairs as materialized (
+        select to_jsonb(n) as nj, to_jsonb(o) as oj from new_rows n full join old_rows o on %s
+      ), changes as (
+        select coalesce(p.nj, p.oj) as j,
+               case when p.nj is null or p.oj is null then p.oj - $5 else d.old_values end as old_values,
+               case when p.nj is null or p.oj is null then p.nj - $5 else d.new_values end as new_values
+          from pairs p
+         cross join lateral (
+           select jsonb_object_agg(e.key, p.oj -> e.key) as old_values, jsonb_object_agg(e.key, e.value) as new_values
+             from jsonb_each(p.nj) e
+            where e.value is distinct from p.oj -> e.key and e.key <> all ($5)
+         ) d
+      )
+      insert into internal.audit_log (db_role, subject, request_id, table_name, operation, row_key, customer, account,
+                                      old_values, new_values)
+      select $1, $2, $3, $4, 'UPDATE', internal.audit_row_key(c.j, $6), (c.j ->> $7)::uuid, (c.j ->> $8)::uuid,
+             c.old_values, c.new_values
+        from changes c
+       where c.old_values is not null or c.new_values is not null$q$,
+      (select string_agg(format('n.%1$I = o.%1$I', k), ' and ') from unnest(key_columns) k))
+    using request_role, request_subject, request_id, audited_table, omitted, key_columns, customer_column,
+          account_column;
   end if;
   return null;
 end

@@ -203,7 +203,7 @@ comment on column public.ledger_entries.id is 'Entry id.';
 comment on column public.ledger_entries.esco is 'The ESCO (flows.escos.id).';
 comment on column public.ledger_entries.account is 'The account (public.accounts.id).';
 comment on column public.ledger_entries.at is 'When the entry was made.';
-comment on column public.ledger_entries.kind is 'invoice, statement, credit_note, payment, topup or adjustment (e.g. a refund due at move-out).';
+comment on column public.ledger_entries.kind is 'invoice, statement, credit_note, payment, topup, refund (a refund an operator asked for) or adjustment (e.g. a refund due at move-out, a cancelled refund given back).';
 comment on column public.ledger_entries.amount is '£, positive = debit (owed), negative = credit.';
 comment on column public.ledger_entries.invoice is 'The invoice, statement or credit note, if any.';
 comment on column public.ledger_entries.description is 'What the entry is.';

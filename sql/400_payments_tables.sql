@@ -133,17 +133,15 @@ comment on column public.payments.created_at is 'When the row was written.';
 -- public.refunds -------------------------------------------------------------------------------------------------
 
 grant select on public.refunds to customer, operator, worker;
-grant insert (esco, account, payment, amount, reason) on public.refunds to operator;
+-- operators ask for refunds through public.refund_request (sql/460_payments_refunds.sql), which also debits the ledger
 
 create policy select_as_customer on public.refunds for select to customer
   using (account = any ((select internal.customer_account_ids())::uuid[]));
 create policy select_as_operator on public.refunds for select to operator
   using (esco = any ((select internal.operator_escos())::uuid[]));
-create policy insert_as_operator on public.refunds for insert to operator
-  with check (esco = any ((select internal.operator_escos())::uuid[]));
 create policy select_as_worker on public.refunds for select to worker using (true);
 
-comment on table public.refunds is 'Money paid back to an account holder (card refunds from the provider, credit at move-out).';
+comment on table public.refunds is 'Money paid back to an account holder: card refunds from the provider, credit at move-out, and refunds operators ask for (public.refund_request).';
 comment on column public.refunds.id is 'Refund id.';
 comment on column public.refunds.esco is 'ESCO of the account.';
 comment on column public.refunds.account is 'The account refunded.';
@@ -154,6 +152,8 @@ comment on column public.refunds.source is 'Provider event that reported it (str
 comment on column public.refunds.status is 'requested, paid or cancelled.';
 comment on column public.refunds.requested_at is 'When it was requested.';
 comment on column public.refunds.paid_at is 'When the money left.';
+comment on column public.refunds.cancel_reason is 'Why it was cancelled.';
+comment on column public.ledger_entries.refund is 'The refund this entry debits (kind refund) or gives back (adjustment, when cancelled).';
 
 comment on column public.topups.payment is 'The payment that bought the credit (card payments of prepay accounts).';
 

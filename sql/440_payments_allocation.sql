@@ -62,9 +62,19 @@ begin
            p.amount - coalesce((select sum(a.amount) from public.payment_allocations a where a.payment = p.id), 0) as left_over
       from public.payments p
      where p.account = any (account_ids) and p.status = 'received' and p.ledger_entry is not null
+  ), refunded as (
+    -- refunds of account credit (asked by an operator, or the final bill's) took unallocated money: that much of
+    -- the account's money may not pay invoices. (A card refund is the provider's: its payment is marked refunded.)
+    select r.account, sum(r.amount) as amount
+      from public.refunds r
+     where r.account = any (account_ids) and r.status <> 'cancelled' and (r.source is null or r.source like 'billing:%')
+     group by r.account
   ), money_ranges as (
-    select m.*, sum(m.left_over) over (partition by m.account order by m.received_at, m.id) as upto
-      from money m where m.left_over > 0
+    -- upto: the running total of the account's money, oldest first; usable: how far it may be allocated
+    select m.*, sum(m.left_over) over (partition by m.account order by m.received_at, m.id) as upto,
+           sum(m.left_over) over (partition by m.account) - coalesce(rf.amount, 0) as usable
+      from money m left join refunded rf on rf.account = m.account
+     where m.left_over > 0
   ), owed as materialized (
     -- only the accounts that have money to allocate
     select i.id, i.esco, i.account, i.due_date, i.issued_at,
@@ -80,10 +90,10 @@ begin
     -- each pair carries what its payment had left and its invoice owed, so that the updates below need not join
     -- back to `money` or `owed` (whose row estimates are useless: a nested loop over them would be quadratic)
     select m.id as payment, o.id as invoice, m.esco, m.left_over, o.outstanding,
-           least(m.upto, o.upto) - greatest(m.upto - m.left_over, o.upto - o.outstanding) as amount
+           least(m.upto, m.usable, o.upto) - greatest(m.upto - m.left_over, o.upto - o.outstanding) as amount
       from money_ranges m
       join owed_ranges o on o.account = m.account
-                        and o.upto - o.outstanding < m.upto and m.upto - m.left_over < o.upto
+                        and o.upto - o.outstanding < least(m.upto, m.usable) and m.upto - m.left_over < o.upto
   ), inserted as (
     insert into public.payment_allocations (esco, payment, invoice, amount)
     select p.esco, p.payment, p.invoice, p.amount from pairs p where p.amount > 0

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { many, one } from '../../src/db/client.ts';
 import { importStatement, parseStatementFile } from '../../src/bank/import.ts';
 import type { StatementDocument } from '../../src/bank/document.ts';
-import { useTestDatabase, usePool } from '../support/database.ts';
+import { committedAs, useTestDatabase, usePool } from '../support/database.ts';
 import { makeBankEsco, type BankEsco } from './support.ts';
 
 const db = useTestDatabase();
@@ -16,7 +16,7 @@ let n = 0;
 beforeAll(async () => {
   esco = await makeBankEsco(ctx.pool, 'ALLOC', {
     iban: 'GB82WEST12345698765432',
-    references: ['AL-000001', 'AL-000002', 'AL-000003', 'AL-000004', 'AL-000005', 'AL-000006'],
+    references: ['AL-000001', 'AL-000002', 'AL-000003', 'AL-000004', 'AL-000005', 'AL-000006', 'AL-000007'],
   });
 });
 
@@ -229,5 +229,99 @@ describe('allocation', () => {
     expect(await one(ctx.pool, `select internal.name_similarity('A N OTHER', 'Jane Smith') as s`)).toEqual({
       s: '0.000',
     });
+  });
+});
+
+describe('refunds', () => {
+  const operator = <T>(sql: string, values: unknown[]) =>
+    committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) => one<{ r: T }>(c, sql, values));
+  const request = (account: string, amount: string, reason = 'Customer asked') =>
+    operator<{ id: string; status: string }>(`select to_jsonb(public.refund_request($1, $2, $3)) as r`, [
+      account,
+      amount,
+      reason,
+    ]);
+  const refusal = (promise: Promise<unknown>) =>
+    promise.then(
+      () => 'succeeded',
+      (e: { code?: string }) => e.code,
+    );
+
+  it('refunds only credit, debits the ledger, keeps refunded money off invoices, and gives it back when cancelled', async () => {
+    const acct = esco.accounts['AL-000007']!;
+    await invoice(acct, '60.00', '2026-10-10');
+    await pay('AL-000007', '100.00', 5); // 40.00 credit
+    expect(await balance(acct)).toBe('-40.00');
+
+    // bad input changes nothing
+    expect(await refusal(request(acct, '0'))).toBe('22023');
+    expect(await refusal(request(acct, '1.234'))).toBe('22023');
+    expect(await refusal(request(acct, '5.00', ' '))).toBe('22023');
+    expect(await refusal(request(acct, '40.01'))).toBe('PT409'); // more than the credit
+    expect(await refusal(request(esco.accounts['AL-000002']!, '1.00'))).toBe('PT409'); // that account owes
+    // operators go through refund_request: no direct insert
+    expect(
+      await refusal(
+        committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) =>
+          c.query(`insert into public.refunds (esco, account, amount, reason) values ($1, $2, 1, 'x')`, [
+            esco.id,
+            acct,
+          ]),
+        ),
+      ),
+    ).toBe('42501');
+    expect(await balance(acct)).toBe('-40.00');
+
+    const paid = (await request(acct, '30.00')).r;
+    expect(paid.status).toBe('requested');
+    expect(await balance(acct)).toBe('-10.00');
+    expect(
+      await many(ctx.pool, `select kind, amount::text from public.ledger_entries where refund = $1`, [paid.id]),
+    ).toEqual([{ kind: 'refund', amount: '30.00' }]);
+    expect(await refusal(request(acct, '10.01'))).toBe('PT409'); // 10.00 left
+
+    // the next invoice is paid only with the credit that was not refunded
+    await invoice(acct, '25.00', '2026-11-10');
+    await one(ctx.pool, `select internal.payments_post(array[$1::uuid])`, [acct]);
+    expect((await state(acct)).map((s) => [s.status, s.paid])).toEqual([
+      ['paid', '60.00'],
+      ['partially_paid', '10.00'],
+    ]);
+    expect(await balance(acct)).toBe('15.00');
+
+    // paid: the money left; it cannot be cancelled any more
+    const done = await operator<{ status: string; paid_at: string | null }>(
+      `select to_jsonb(public.refund_mark_paid($1)) as r`,
+      [paid.id],
+    );
+    expect(done.r).toMatchObject({ status: 'paid' });
+    expect(done.r.paid_at).not.toBeNull();
+    expect(await refusal(operator(`select to_jsonb(public.refund_cancel($1, 'changed mind')) as r`, [paid.id]))).toBe(
+      'PT409',
+    );
+
+    // a refund cancelled: the credit is the customer's again and pays what is owed
+    await pay('AL-000007', '20.00', 6); // pays the 15.00 owed; 5.00 credit
+    expect(await balance(acct)).toBe('-5.00');
+    const second = (await request(acct, '5.00')).r;
+    expect(await refusal(operator(`select to_jsonb(public.refund_cancel($1, ' ')) as r`, [second.id]))).toBe('22023');
+    await invoice(acct, '5.00', '2026-12-10');
+    await one(ctx.pool, `select internal.payments_post(array[$1::uuid])`, [acct]);
+    expect((await state(acct)).map((s) => s.status)).toEqual(['paid', 'paid', 'issued']); // the 5.00 is refunded
+    const cancelled = await operator<{ status: string; cancel_reason: string }>(
+      `select to_jsonb(public.refund_cancel($1, 'Customer stays')) as r`,
+      [second.id],
+    );
+    expect(cancelled.r).toMatchObject({ status: 'cancelled', cancel_reason: 'Customer stays' });
+    expect((await state(acct)).map((s) => s.status)).toEqual(['paid', 'paid', 'paid']);
+    expect(await balance(acct)).toBe('0.00');
+    expect(
+      await many(ctx.pool, `select kind, amount::text from public.ledger_entries where refund = $1 order by amount`, [
+        second.id,
+      ]),
+    ).toEqual([
+      { kind: 'adjustment', amount: '-5.00' },
+      { kind: 'refund', amount: '5.00' },
+    ]);
   });
 });

@@ -1,12 +1,11 @@
 // Billing runs: idempotent reruns, a run killed mid-way, concurrent starts, issuing with gap-free
 // numbers and the ledger, void / rebill / dispute, who may preview what, and the PDF.
-import type pg from 'pg';
 import { PDFParse } from 'pdf-parse';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { many, one } from '../../src/db/client.ts';
 import { renderPending } from '../../src/billing/document.ts';
 import { runBilling, runStep } from '../../src/billing/run.ts';
-import { asRole, usePool, useTestDatabase } from '../support/database.ts';
+import { asRole, committedAs, usePool, useTestDatabase } from '../support/database.ts';
 import { createEsco, createScenario, fillIntervals, type BillingEsco, type Scenario } from './support.ts';
 
 const db = useTestDatabase();
@@ -16,31 +15,6 @@ let other: BillingEsco;
 let accounts: Scenario[];
 let stranger: Scenario;
 const OCT = ['2026-10-01T00:00:00+01:00', '2026-11-01T00:00:00+00:00'] as const;
-
-/** Runs `fn` as a role with claims in a transaction that commits (asRole always rolls back). */
-async function committedAs<T>(
-  pool: pg.Pool,
-  role: string,
-  sub: string,
-  fn: (c: pg.PoolClient) => Promise<T>,
-): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    await client.query(`select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)`, [
-      role,
-      JSON.stringify({ role, sub }),
-    ]);
-    const result = await fn(client);
-    await client.query('commit');
-    return result;
-  } catch (error) {
-    await client.query('rollback');
-    throw error;
-  } finally {
-    client.release();
-  }
-}
 
 const drafts = (runId: string) =>
   many<{ id: string; account: string }>(
@@ -69,7 +43,7 @@ describe('a billing run', () => {
 
   it('two concurrent starts of the same run make one run', async () => {
     const start = () =>
-      committedAs(ctx.pool, 'operator', esco.operatorSub, (c) =>
+      committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) =>
         one<{ id: string; status: string }>(c, `select id, status from public.billing_run_start('RUN', '2026-10-15')`),
       );
     const [a, b] = await Promise.all([start(), start()]);
@@ -115,7 +89,7 @@ describe('a billing run', () => {
       `select id, account, total::text from public.invoices where run = $1 order by account`,
       [runId],
     );
-    await committedAs(ctx.pool, 'operator', esco.operatorSub, (c) =>
+    await committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) =>
       c.query(`select public.billing_run_start('RUN', '2026-10-01')`),
     );
     // Two workers on the same run at once.
@@ -130,7 +104,7 @@ describe('a billing run', () => {
   });
 
   it('issues with gap-free numbers per ESCO and kind, debits the ledger and records the events', async () => {
-    const run = await committedAs(ctx.pool, 'operator', esco.operatorSub, (c) =>
+    const run = await committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) =>
       one<{ status: string; invoices_issued: number }>(c, `select * from public.billing_run_issue($1)`, [runId]),
     );
     expect(run).toMatchObject({ status: 'issued', invoices_issued: 5 });
@@ -157,7 +131,7 @@ describe('a billing run', () => {
     );
     expect(events).toHaveLength(5);
     await expect(
-      committedAs(ctx.pool, 'operator', esco.operatorSub, (c) =>
+      committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) =>
         c.query(`select public.billing_run_start('RUN', '2026-10-01')`),
       ),
     ).rejects.toMatchObject({ code: 'PT409' });
@@ -168,7 +142,7 @@ describe('a billing run', () => {
       ctx.pool,
       `select id, account from public.invoices where number = 'RUN-INV-000002'`,
     );
-    const credit = await committedAs(ctx.pool, 'operator', esco.operatorSub, (c) =>
+    const credit = await committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) =>
       one<{ number: string; total: string; credits: string }>(
         c,
         `select number, total::text, credits from public.invoice_void($1, 'wrong meter')`,
@@ -182,7 +156,7 @@ describe('a billing run', () => {
       [target.account],
     );
     expect(balance.b).toBe('0.00');
-    const rebill = await committedAs(ctx.pool, 'operator', esco.operatorSub, (c) =>
+    const rebill = await committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) =>
       one<{ id: string; status: string; replaces: string; total: string }>(
         c,
         `select id, status, replaces, total::text from public.invoice_rebill($1)`,
@@ -190,13 +164,13 @@ describe('a billing run', () => {
       ),
     );
     expect(rebill).toMatchObject({ status: 'draft', replaces: target.id, total: '44.31' });
-    const reissued = await committedAs(ctx.pool, 'operator', esco.operatorSub, (c) =>
+    const reissued = await committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) =>
       one<{ number: string }>(c, `select number from public.invoice_issue($1)`, [rebill.id]),
     );
     expect(reissued.number).toBe('RUN-INV-000005');
     // An operator of another ESCO reaches none of it.
     await expect(
-      committedAs(ctx.pool, 'operator', other.operatorSub, (c) =>
+      committedAs(ctx.pool, 'operator', { sub: other.operatorSub }, (c) =>
         c.query(`select public.invoice_void($1, 'x')`, [rebill.id]),
       ),
     ).rejects.toMatchObject({ code: 'PT404' });
@@ -211,15 +185,15 @@ describe('a billing run', () => {
       [mine.id],
     );
     await expect(
-      committedAs(ctx.pool, 'customer', stranger.customerSub, (c) =>
+      committedAs(ctx.pool, 'customer', { sub: stranger.customerSub }, (c) =>
         c.query(`select public.invoice_dispute($1, 'not mine')`, [mine.id]),
       ),
     ).rejects.toMatchObject({ code: 'PT404' });
-    const disputed = await committedAs(ctx.pool, 'customer', owner.sub, (c) =>
+    const disputed = await committedAs(ctx.pool, 'customer', { sub: owner.sub }, (c) =>
       one<{ disputed: boolean }>(c, `select disputed from public.invoice_dispute($1, 'too high')`, [mine.id]),
     );
     expect(disputed.disputed).toBe(true);
-    const resolved = await committedAs(ctx.pool, 'operator', esco.operatorSub, (c) =>
+    const resolved = await committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) =>
       one<{ disputed: boolean; dispute_resolution: string }>(
         c,
         `select disputed, dispute_resolution from public.invoice_dispute_resolve($1, 'readings checked')`,

@@ -3,7 +3,7 @@
 import type pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { many, one } from '../../src/db/client.ts';
-import { asRole, usePool, useTestDatabase } from '../support/database.ts';
+import { asRole, committedAs, usePool, useTestDatabase } from '../support/database.ts';
 import { asRoleAfter, buildWorld, claims, sqlstate, type World } from './public/fixtures.ts';
 
 const db = useTestDatabase();
@@ -16,25 +16,9 @@ const payer = { name: 'B JONES THE PAYER', account: 'GB33BUKB20201555555555' };
 /** Every personal value of bob's that erasure must remove, wherever it is (rows and audit entries). */
 const bobMarkers = ['Customer bob', 'bob@example.org', phone, payer.name, payer.account, 'bob-private-payload'];
 
-/** Runs statements as a web role and commits (asRole always rolls back). */
-async function commitAs(role: string, sub: string, sql: string, values: unknown[] = []): Promise<pg.QueryResult> {
-  const client = await ctx.pool.connect();
-  try {
-    await client.query('begin');
-    await client.query(`select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)`, [
-      role,
-      JSON.stringify({ role, sub }),
-    ]);
-    const result = await client.query(sql, values);
-    await client.query('commit');
-    return result;
-  } catch (error) {
-    await client.query('rollback');
-    throw error;
-  } finally {
-    client.release();
-  }
-}
+/** Runs a statement as a web role and commits. */
+const commitAs = (role: string, sub: string, sql: string, values: unknown[] = []) =>
+  committedAs(ctx.pool, role, { sub }, (c) => c.query(sql, values));
 
 beforeAll(async () => {
   world = await buildWorld(ctx.pool);

@@ -138,7 +138,7 @@ const matrix: Record<string, MatrixRow> = {
   'public.bank_statements': { operator: 'S esco', service: 'S esco', worker: 'S' },
   'public.bank_transactions': { operator: 'S esco', service: 'S esco', worker: 'S' },
   'public.payments': { customer: 'S own', operator: 'S esco', service: 'S esco', worker: 'S' },
-  'public.refunds': { customer: 'S own', operator: 'SI esco', worker: 'S' },
+  'public.refunds': { customer: 'S own', operator: 'S esco', worker: 'S' },
   'public.payment_allocations': { customer: 'S own', operator: 'S esco', worker: 'S' },
   'public.bank_review_queue': { view: true, operator: 'S esco' },
   'public.aged_debt': { view: true, operator: 'S esco' },
@@ -606,6 +606,50 @@ const functionMap: Record<string, (f: Fixtures) => FunctionAttempt[]> = {
       args: { transaction_id: f.b.bank.unmatchedLineId, reason: 'probe' },
       failsWith: '42501',
     },
+  ],
+  // Refunds (issue 7): operators of the account's ESCO only.
+  'public.refund_request': (f) => [
+    {
+      // found, but its ledger holds no credit: refused for that, not as unknown
+      label: "control: A's account",
+      actor: opA,
+      args: { account_id: f.a.customers.c1.accountId, amount: 1, reason: 'probe' },
+      failsWith: 'PT409',
+    },
+    {
+      label: "B's account",
+      actor: opA,
+      args: { account_id: f.b.customers.c1.accountId, amount: 1, reason: 'probe' },
+      failsWith: 'PT404',
+    },
+    {
+      label: "A's account, B's payment",
+      actor: opA,
+      args: { account_id: f.a.customers.c1.accountId, amount: 1, reason: 'probe', payment_id: f.b.bank.paymentId },
+      failsWith: 'PT404',
+    },
+    {
+      label: 'own account',
+      actor: custA1,
+      args: { account_id: f.a.customers.c1.accountId, amount: 1, reason: 'probe' },
+      failsWith: '42501',
+    },
+  ],
+  'public.refund_mark_paid': (f) => [
+    { label: "control: A's refund", actor: opA, args: { refund_id: f.a.bank.refundId }, succeeds: true },
+    { label: "B's refund", actor: opA, args: { refund_id: f.b.bank.refundId }, failsWith: 'PT404' },
+    { label: "A's refund", actor: svcA, args: { refund_id: f.a.bank.refundId }, failsWith: '42501' },
+    { label: 'own refund', actor: custA1, args: { refund_id: f.a.bank.refundId }, failsWith: '42501' },
+  ],
+  'public.refund_cancel': (f) => [
+    {
+      label: "control: A's refund",
+      actor: opA,
+      args: { refund_id: f.a.bank.refundId, reason: 'probe' },
+      succeeds: true,
+    },
+    { label: "B's refund", actor: opA, args: { refund_id: f.b.bank.refundId, reason: 'probe' }, failsWith: 'PT404' },
+    { label: 'own refund', actor: custA1, args: { refund_id: f.a.bank.refundId, reason: 'probe' }, failsWith: '42501' },
   ],
   // The webhook takes the raw body as its single unnamed parameter (PostgREST's text/plain convention), so it cannot
   // be called by name here; test/bank/webhook.test.ts covers its signature check and a service token's ESCO scope.

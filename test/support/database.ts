@@ -70,11 +70,31 @@ export interface Claims {
  * Runs `fn` as a database role with JWT claims, exactly as the REST layer sets them, inside a
  * transaction that is always rolled back.
  */
-export async function asRole<T>(
+export function asRole<T>(
   pool: pg.Pool,
   role: string,
   claims: Claims,
   fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  return inRoleTransaction(pool, role, claims, fn, false);
+}
+
+/** As asRole, but the transaction commits when `fn` succeeds (and rolls back when it throws). */
+export function committedAs<T>(
+  pool: pg.Pool,
+  role: string,
+  claims: Claims,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  return inRoleTransaction(pool, role, claims, fn, true);
+}
+
+async function inRoleTransaction<T>(
+  pool: pg.Pool,
+  role: string,
+  claims: Claims,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  commit: boolean,
 ): Promise<T> {
   const client = await pool.connect();
   try {
@@ -83,8 +103,11 @@ export async function asRole<T>(
       role,
       JSON.stringify({ ...claims, role }),
     ]);
-    return await fn(client);
+    const result = await fn(client);
+    if (commit) await client.query('commit');
+    return result;
   } finally {
+    // after a commit this is a no-op (with a warning the client ignores)
     await client.query('rollback').catch(() => undefined);
     client.release();
   }

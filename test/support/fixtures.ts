@@ -71,7 +71,15 @@ export interface EscoFixture {
   customers: { c1: CustomerFixture; c2: CustomerFixture };
   windows: SupplyWindow[];
   /** Payments (issue 7): the ESCO's bank account, a statement, its unmatched credit (in the review queue), c1's payment, c2's card payment. */
-  bank: { accountId: string; statementId: string; unmatchedLineId: string; paymentId: string; cardPaymentId: string };
+  bank: {
+    accountId: string;
+    statementId: string;
+    unmatchedLineId: string;
+    paymentId: string;
+    cardPaymentId: string;
+    /** A requested refund of customer 1's payment. */
+    refundId: string;
+  };
   /** Billing (issue 6): an issued run for September 2026 with c1's issued invoice. */
   billing: { runId: string; invoiceId: string };
 }
@@ -760,7 +768,7 @@ async function buildEsco(
     service: { claims: { sub: `svc-${lower}`, escos: [id] } },
     customers: { c1, c2 },
     windows,
-    bank: { accountId: bankAccountId, statementId, unmatchedLineId, paymentId, cardPaymentId },
+    bank: { accountId: bankAccountId, statementId, unmatchedLineId, paymentId, cardPaymentId, refundId },
     billing: { runId: billingRunId, invoiceId },
   };
 }
