@@ -4,12 +4,14 @@ import type { DatabaseConfig, RolesConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { withClient, withDatabase, withLogin, quoteIdent } from './client.ts';
 import { onShutdown } from '../shutdown.ts';
-import { embeddedDatabaseName, findRunningEmbedded, startEmbedded } from './embedded.ts';
+import { embeddedDatabaseName, findRunningEmbedded, pgdataFor, startEmbedded } from './embedded.ts';
 
 export interface DatabaseHandle {
   /** Admin (superuser or owner) URL of the Flows database. */
   adminUrl: string;
   embedded: boolean;
+  /** The embedded server's data folder (under the cache folder when running as root); undefined for DATABASE_URL. */
+  pgdata?: string;
   /** Stops the embedded server if this process started it; otherwise does nothing. */
   release(): Promise<void>;
 }
@@ -30,7 +32,12 @@ export async function openDatabase(
   }
   if (running !== undefined) {
     log.debug('using the embedded PostgreSQL that is already running');
-    return { adminUrl: withDatabase(running, embeddedDatabaseName), embedded: true, release: async () => {} };
+    return {
+      adminUrl: withDatabase(running, embeddedDatabaseName),
+      embedded: true,
+      pgdata: pgdataFor(config.dataDir, config.cacheDir),
+      release: async () => {},
+    };
   }
   const server = await startEmbedded({
     dataDir: config.dataDir,
@@ -49,6 +56,7 @@ export async function openDatabase(
   return {
     adminUrl: withDatabase(server.serverUrl, embeddedDatabaseName),
     embedded: true,
+    pgdata: server.pgdata,
     release: async () => {
       unregister();
       await server.stop();

@@ -54,7 +54,7 @@ export async function runDev(): Promise<void> {
       restUrl: rest.url,
       realtimeUrl: realtime.url,
       restKind: rest.kind,
-      embedded: db.embedded,
+      pgdata: db.pgdata,
       token,
       seconds: process.uptime(),
     });
@@ -118,7 +118,8 @@ interface Banner {
   restUrl: string;
   realtimeUrl: string;
   restKind: 'postgrest' | 'gateway';
-  embedded: boolean;
+  /** The embedded server's data folder; undefined for DATABASE_URL. */
+  pgdata: string | undefined;
   token: string;
   seconds: number;
 }
@@ -131,7 +132,7 @@ function printBanner(b: Banner): void {
     '',
     `  REST API   ${b.restUrl}   (${kind})`,
     `  Live       ${b.realtimeUrl}/ws   (WebSocket; SSE at /subscribe/<schema>/<table>, docs/realtime.md)`,
-    `  Database   ${b.embedded ? 'embedded PostgreSQL 15 (data in .flows/)' : 'DATABASE_URL'}`,
+    `  Database   ${b.pgdata === undefined ? 'DATABASE_URL' : `embedded PostgreSQL 15 (data in ${b.pgdata})`}`,
     '  psql       npx flows db psql',
     '  Tokens     npx flows token --role operator --sub <operator auth subject>',
     '',
