@@ -2,9 +2,9 @@
 -- Every refund moves the ledger: refund_request debits the account with the refund (the credit it pays back is no
 -- longer the customer's), refund_cancel credits it back; refund_mark_paid records that the money left. Card refunds
 -- (the provider's charge.refunded webhook) and the refund of the credit at move-out (billing's final bill) are
--- written by their own paths with their ledger debits. Who asked, paid or cancelled is in the audit trail. Operators no longer insert refunds directly. A refund of
--- account credit (this file's, and the final bill's) takes money that no invoice has used; internal.payments_post
--- keeps that much of the account's unallocated money out of allocation.
+-- written by their own paths with their ledger debits. Operators do not insert refunds directly; who asked, paid or
+-- cancelled is in the audit trail. A refund of account credit (this file's, and the final bill's) takes money that
+-- no invoice has used: internal.payments_post keeps that much of the account's unallocated money out of allocation.
 
 -- Locks a refund of the caller's ESCOs that is still requested, or raises.
 create or replace function internal.refund_for_decision(refund_id uuid)
