@@ -1,15 +1,13 @@
 // Importing statements into the database and matching them: all or nothing, idempotent, tenant-safe; the
 // reference rule, the review queue, operator decisions, and two reconciles racing over the same lines.
 import pg from 'pg';
-import { Command } from 'commander';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { register } from '../../src/cli/bank.ts';
 import { importStatement, parseStatementFile } from '../../src/bank/import.ts';
 import type { StatementDocument } from '../../src/bank/document.ts';
 import { many, one } from '../../src/db/client.ts';
 import { asRole, useTestDatabase, usePool } from '../support/database.ts';
 import { runJobs } from '../jobs/support.ts';
-import { fixtureBytes, makeBankEsco, type BankEsco } from './support.ts';
+import { fixtureBytes, makeBankEsco, runBankCli, type BankEsco } from './support.ts';
 
 const db = useTestDatabase();
 const ctx = usePool(db);
@@ -175,25 +173,7 @@ describe('import', () => {
   it('flows bank import: imports, repeats as a no-op, and refuses a bad file listing its problems', async () => {
     vi.stubEnv('DATABASE_URL', db.url);
     const file = new URL('./fixtures/camt053-v11-clearbank.xml', import.meta.url).pathname;
-    const run = async (...args: string[]) => {
-      const program = new Command('flows').exitOverride();
-      register(program);
-      let out = '';
-      let err = '';
-      const o = vi
-        .spyOn(process.stdout, 'write')
-        .mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
-      const e = vi
-        .spyOn(process.stderr, 'write')
-        .mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
-      try {
-        await program.parseAsync(['node', 'flows', 'bank', 'import', ...args]);
-      } finally {
-        o.mockRestore();
-        e.mockRestore();
-      }
-      return { out, err };
-    };
+    const run = (...args: string[]) => runBankCli(['import', ...args]);
     // imported by the earlier test through the same path: the CLI sees a duplicate
     expect(JSON.parse((await run(file, '--esco', 'BSE')).out)).toMatchObject({ status: 'duplicate', parsed_lines: 2 });
     const bad = new URL('./fixtures/paid-in-out.csv', import.meta.url).pathname;

@@ -3,12 +3,10 @@
 // The stored secret is the one public.payment_webhook verifies signatures with.
 import { createHmac } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { register } from '../../src/cli/bank.ts';
 import { many, one } from '../../src/db/client.ts';
 import { useTestDatabase, usePool } from '../support/database.ts';
-import { makeBankEsco } from './support.ts';
+import { makeBankEsco, runBankCli } from './support.ts';
 
 const db = useTestDatabase();
 const ctx = usePool(db);
@@ -17,27 +15,11 @@ afterEach(() => {
   vi.unstubAllEnvs();
 });
 
-async function run(input: string | (Readable & { isTTY?: boolean })) {
+function run(input: string | (Readable & { isTTY?: boolean })) {
   vi.stubEnv('DATABASE_URL', db.url);
-  const program = new Command('flows').exitOverride();
-  register(program, { stdin: typeof input === 'string' ? Readable.from([Buffer.from(input)]) : input });
-  let out = '';
-  let err = '';
-  const o = vi
-    .spyOn(process.stdout, 'write')
-    .mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
-  const e = vi
-    .spyOn(process.stderr, 'write')
-    .mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
-  try {
-    await program.parseAsync(['node', 'flows', 'bank', 'webhook-secret', 'set']);
-    return { out, err, error: undefined };
-  } catch (error) {
-    return { out, err, error: error as Error };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
+  return runBankCli(['webhook-secret', 'set'], {
+    stdin: typeof input === 'string' ? Readable.from([Buffer.from(input)]) : input,
+  });
 }
 
 const stored = () =>
