@@ -1,28 +1,20 @@
 // Billing and payments events (issues 6 and 7): an issued invoice emails its PDF (parsed back out of the
 // real SMTP server's copy), a payment sends a receipt, each once, in the transaction that caused it.
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { many, one } from '../../src/db/client.ts';
 import { closeSenders } from '../../src/notify/tasks.ts';
-import { useTestDatabase } from '../support/database.ts';
-import { household, runNotifyJobs, startMailbox, testNotifyConfig, type Mailbox } from './support.ts';
+import { usePool, useTestDatabase } from '../support/database.ts';
+import { useNotifyServers } from './servers.ts';
+import { household, runNotifyJobs, testNotifyConfig } from './support.ts';
 
 const db = useTestDatabase();
-let pool: pg.Pool;
-let mailbox: Mailbox;
-beforeAll(async () => {
-  pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  mailbox = await startMailbox();
-});
-afterAll(async () => {
-  await pool?.end();
-  await mailbox?.stop();
-});
+const ctx = usePool(db);
+const servers = useNotifyServers();
 
 const pdf = Buffer.from('%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n', 'latin1');
 
 async function issueInvoice(h: { esco: string; account: string }, number: string) {
-  const client = await pool.connect();
+  const client = await ctx.pool.connect();
   try {
     await client.query('begin');
     const { id } = await one<{ id: string }>(
@@ -46,17 +38,17 @@ async function issueInvoice(h: { esco: string; account: string }, number: string
 
 describe('invoice issued and payment received', () => {
   it('emails an issued invoice with its PDF attached once the document is rendered', async () => {
-    const config = testNotifyConfig(mailbox, undefined);
-    const h = await household(pool, { phone: null });
+    const config = testNotifyConfig(servers.mailbox, undefined);
+    const h = await household(ctx.pool, { phone: null });
     const invoice = await issueInvoice(h, `${h.code}-INV-000001`);
     const [queued] = await many<{ id: string; status: string; template: string }>(
-      pool,
+      ctx.pool,
       `select id, status, template from public.notifications where customer = $1`,
       [h.customer],
     );
     expect(queued).toMatchObject({ status: 'queued', template: 'invoice_issued' });
     const processed = await one<{ processed: boolean }>(
-      pool,
+      ctx.pool,
       `select processed_at is not null as processed from internal.billing_events where invoice = $1`,
       [invoice],
     );
@@ -66,20 +58,20 @@ describe('invoice issued and payment received', () => {
     await runNotifyJobs(db, config, 0);
     expect(
       await one<{ status: string; attempts: number }>(
-        pool,
+        ctx.pool,
         `select status, attempts from public.notifications where id = $1`,
         [queued!.id],
       ),
     ).toEqual({ status: 'queued', attempts: 0 });
 
-    await pool.query(
+    await ctx.pool.query(
       `insert into internal.invoice_documents (invoice, html, pdf, pages) values ($1, '<p>x</p>', $2, 1)`,
       [invoice, pdf],
     );
-    const before = mailbox.received.length;
+    const before = servers.mailbox.received.length;
     await runNotifyJobs(db, config);
-    expect(mailbox.received.length - before).toBe(1);
-    const mail = mailbox.received.at(-1)!;
+    expect(servers.mailbox.received.length - before).toBe(1);
+    const mail = servers.mailbox.received.at(-1)!;
     expect(mail.subject).toBe(`Your invoice ${h.code}-INV-000001: £84.37`);
     expect(mail.text).toContain('for 1 October 2026 to 31 October 2026 is attached: £84.37, due by 15 December 2026.');
     expect(mail.attachments).toHaveLength(1);
@@ -92,9 +84,9 @@ describe('invoice issued and payment received', () => {
   });
 
   it('sends a receipt for a payment, once', async () => {
-    const h = await household(pool, { phone: null });
+    const h = await household(ctx.pool, { phone: null });
     const insert = () =>
-      pool.query(
+      ctx.pool.query(
         `insert into public.payments (esco, account, amount, method, reference, source)
          values ($1, $2, 42.10, 'bank_transfer', 'REF', $3) on conflict (source) do nothing`,
         [h.esco, h.account, `bank:${h.code}-1`],
@@ -102,7 +94,7 @@ describe('invoice issued and payment received', () => {
     await insert();
     await insert();
     const rows = await many<{ template: string; payload: Record<string, unknown> }>(
-      pool,
+      ctx.pool,
       `select template, payload from public.notifications where customer = $1`,
       [h.customer],
     );
@@ -111,14 +103,14 @@ describe('invoice issued and payment received', () => {
   });
 
   it('queues the receipts of payments posted in one statement: per customer and channel, each with its job', async () => {
-    const plain = await household(pool, { phone: '+447700900201' });
-    const vulnerable = await household(pool, { phone: null, vulnerable: true });
+    const plain = await household(ctx.pool, { phone: '+447700900201' });
+    const vulnerable = await household(ctx.pool, { phone: null, vulnerable: true });
     // the first household's customer takes no receipts by email: recorded as suppressed, no job
-    await pool.query(
+    await ctx.pool.query(
       `update public.notification_preferences set email_kinds = '{invoice_issued}' where customer = $1`,
       [plain.customer],
     );
-    await pool.query(
+    await ctx.pool.query(
       `insert into public.payments (esco, account, amount, method, reference, source)
        select x.esco, x.account, x.amount, 'bank_transfer', 'REF', x.source
          from unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::text[]) as x(esco, account, amount, source)`,
@@ -130,7 +122,7 @@ describe('invoice issued and payment received', () => {
       ],
     );
     const rows = await many<{ customer: string; channel: string; status: string; priority: number; job: boolean }>(
-      pool,
+      ctx.pool,
       `select n.customer, n.channel, n.status, n.priority,
               exists (select 1 from graphile_worker.jobs j where j.key = 'notify:' || n.id
                         and j.task_identifier = 'notify__' || n.channel) as job

@@ -2,38 +2,18 @@
 // message once through a real SMTP server and a Twilio stand-in, with retries, permanent failures,
 // opt-outs, quiet hours, the rate limit and development suppression.
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { many, one, type Queryable } from '../../src/db/client.ts';
 import { deliver } from '../../src/notify/deliver.ts';
 import { smtpSender } from '../../src/notify/senders.ts';
 import { closeSenders } from '../../src/notify/tasks.ts';
-import { useTestDatabase } from '../support/database.ts';
-import {
-  household,
-  runNotifyJobs,
-  startMailbox,
-  startTwilio,
-  testNotifyConfig,
-  TWILIO_SID,
-  type Mailbox,
-  type TwilioStandIn,
-} from './support.ts';
+import { usePool, useTestDatabase } from '../support/database.ts';
+import { useNotifyServers } from './servers.ts';
+import { household, runNotifyJobs, testNotifyConfig, TWILIO_SID } from './support.ts';
 
 const db = useTestDatabase();
-let pool: pg.Pool;
-let mailbox: Mailbox;
-let twilio: TwilioStandIn;
-
-beforeAll(async () => {
-  pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  mailbox = await startMailbox();
-  twilio = await startTwilio();
-});
-afterAll(async () => {
-  await pool?.end();
-  await mailbox?.stop();
-  await twilio?.stop();
-});
+const ctx = usePool(db);
+const servers = useNotifyServers({ twilio: true });
 
 interface Message {
   id: string;
@@ -49,7 +29,7 @@ interface Message {
 }
 const messagesOf = (customerOrEsco: string) =>
   many<Message>(
-    pool,
+    ctx.pool,
     `select id, channel, template, status, attempts, priority, provider_message_id, last_error, next_attempt_at, address
        from public.notifications where customer = $1 or (customer is null and esco = $1) order by created_at, channel`,
     [customerOrEsco],
@@ -57,11 +37,11 @@ const messagesOf = (customerOrEsco: string) =>
 
 async function topup(h: { esco: string; account: string; meter: string }, status: 'verified' | 'failed') {
   const { id } = await one<{ id: string }>(
-    pool,
+    ctx.pool,
     `insert into public.topups (esco, account, meter, amount) values ($1, $2, $3, 12.5) returning id`,
     [h.esco, h.account, h.meter],
   );
-  await pool.query(
+  await ctx.pool.query(
     status === 'verified'
       ? `update public.topups set status = 'verified', token = '12345678901234567890', token_sequence = 1,
                 meter_balance_after = 27.45, verified_at = now() where id = $1`
@@ -73,9 +53,9 @@ async function topup(h: { esco: string; account: string; meter: string }, status
 
 describe('email through a real SMTP server', () => {
   it('sends a completed top-up once, with headers, plain text and HTML, and records the Message-ID', async () => {
-    const config = testNotifyConfig(mailbox, twilio);
-    const h = await household(pool, { name: 'Ada <Lovelace>' });
-    const before = mailbox.received.length;
+    const config = testNotifyConfig(servers.mailbox, servers.twilio);
+    const h = await household(ctx.pool, { name: 'Ada <Lovelace>' });
+    const before = servers.mailbox.received.length;
     await topup(h, 'verified');
     const [queued] = await messagesOf(h.customer);
     expect(queued).toMatchObject({ channel: 'email', template: 'topup_completed', status: 'queued' });
@@ -87,9 +67,9 @@ describe('email through a real SMTP server', () => {
 
     await runNotifyJobs(db, config);
     await runNotifyJobs(db, config); // a second run finds nothing to do
-    expect(mailbox.received.length - before).toBe(1);
-    const mail = mailbox.received.at(-1)!;
-    expect(mailbox.envelopes.at(-1)).toEqual([queued!.address]);
+    expect(servers.mailbox.received.length - before).toBe(1);
+    const mail = servers.mailbox.received.at(-1)!;
+    expect(servers.mailbox.envelopes.at(-1)).toEqual([queued!.address]);
     expect(mail.from?.value).toEqual([{ name: 'Flows Test', address: 'no-reply@flows.test' }]);
     expect(mail.subject).toBe('Your top-up of £12.50 has reached your meter');
     expect(mail.messageId).toBe(`<${queued!.id}@notify.flows>`);
@@ -106,9 +86,14 @@ describe('email through a real SMTP server', () => {
   });
 
   it('survives the SMTP server being down: retried with backoff, sent once when it is back', async () => {
-    const config = { ...testNotifyConfig(mailbox, twilio), maxAttempts: 5, backoffMs: 300, maxBackoffMs: 300 };
-    const h = await household(pool, { phone: null });
-    await mailbox.stop();
+    const config = {
+      ...testNotifyConfig(servers.mailbox, servers.twilio),
+      maxAttempts: 5,
+      backoffMs: 300,
+      maxBackoffMs: 300,
+    };
+    const h = await household(ctx.pool, { phone: null });
+    await servers.mailbox.stop();
     try {
       await topup(h, 'failed');
       await runNotifyJobs(db, config, 0);
@@ -117,14 +102,14 @@ describe('email through a real SMTP server', () => {
       expect(down!.last_error).toMatch(/ECONNECTION|ECONNREFUSED|connect/i);
       expect(down!.next_attempt_at.getTime()).toBeGreaterThan(Date.now() - 1000);
     } finally {
-      await mailbox.start();
+      await servers.mailbox.start();
     }
-    const before = mailbox.received.length;
+    const before = servers.mailbox.received.length;
     await runNotifyJobs(db, config, 1000);
     const [up] = await messagesOf(h.customer);
     expect(up).toMatchObject({ status: 'sent', attempts: 2, last_error: null });
     // (the ESCO's operators get their own alert of the failed top-up: left out here)
-    const toCustomer = mailbox.received.slice(before).filter((m) => !m.subject?.startsWith('Top-up of'));
+    const toCustomer = servers.mailbox.received.slice(before).filter((m) => !m.subject?.startsWith('Top-up of'));
     expect(toCustomer.map((m) => [m.subject, m.messageId])).toEqual([
       ['Your top-up of £12.50 could not be delivered', `<${up!.id}@notify.flows>`],
     ]);
@@ -132,16 +117,16 @@ describe('email through a real SMTP server', () => {
   });
 
   it('marks a refused recipient (550) failed without retrying', async () => {
-    const config = testNotifyConfig(mailbox, twilio);
-    const h = await household(pool, { email: 'nobody@invalid.example', phone: null });
-    const before = mailbox.received.length;
+    const config = testNotifyConfig(servers.mailbox, servers.twilio);
+    const h = await household(ctx.pool, { email: 'nobody@invalid.example', phone: null });
+    const before = servers.mailbox.received.length;
     await topup(h, 'verified');
     await runNotifyJobs(db, config);
     const [m] = await messagesOf(h.customer);
     expect(m).toMatchObject({ status: 'failed', attempts: 1 });
     expect(m!.last_error).toContain('550');
     expect(m!.last_error).not.toContain('nobody@invalid.example');
-    expect(mailbox.received.length).toBe(before);
+    expect(servers.mailbox.received.length).toBe(before);
     closeSenders(config);
   });
 });
@@ -150,16 +135,16 @@ describe('SMS through the Twilio stand-in', () => {
   const smsOf = async (customer: string) => (await messagesOf(customer)).filter((m) => m.channel === 'sms');
 
   it('retries a Twilio 500 and records the message SID', async () => {
-    const config = testNotifyConfig(mailbox, twilio);
-    const h = await household(pool, { email: null });
-    twilio.script.push({ status: 500, body: { code: 20500, message: 'Internal Server Error', status: 500 } });
-    const before = twilio.requests.length;
+    const config = testNotifyConfig(servers.mailbox, servers.twilio);
+    const h = await household(ctx.pool, { email: null });
+    servers.twilio.script.push({ status: 500, body: { code: 20500, message: 'Internal Server Error', status: 500 } });
+    const before = servers.twilio.requests.length;
     await topup(h, 'failed');
     await runNotifyJobs(db, config);
     const [m] = await smsOf(h.customer);
     expect(m).toMatchObject({ status: 'sent', attempts: 2 });
     expect(m!.provider_message_id).toMatch(/^SM[0-9]{32}$/);
-    const requests = twilio.requests.slice(before);
+    const requests = servers.twilio.requests.slice(before);
     expect(requests).toHaveLength(2);
     const last = requests.at(-1)!;
     expect(last.path).toBe(`/2010-04-01/Accounts/${TWILIO_SID}/Messages.json`);
@@ -173,28 +158,28 @@ describe('SMS through the Twilio stand-in', () => {
   });
 
   it('fails an invalid number (Twilio 400, 21211) without retrying', async () => {
-    const config = testNotifyConfig(mailbox, twilio);
-    const h = await household(pool, { email: null });
-    twilio.script.push({
+    const config = testNotifyConfig(servers.mailbox, servers.twilio);
+    const h = await household(ctx.pool, { email: null });
+    servers.twilio.script.push({
       status: 400,
       body: { code: 21211, message: "The 'To' number +447700900123 is not a valid phone number.", status: 400 },
     });
-    const before = twilio.requests.length;
+    const before = servers.twilio.requests.length;
     await topup(h, 'failed');
     await runNotifyJobs(db, config);
     const [m] = await smsOf(h.customer);
     expect(m).toMatchObject({ status: 'failed', attempts: 1, provider_message_id: null });
     expect(m!.last_error).toContain('21211');
     expect(m!.last_error).not.toContain('+447700900123');
-    expect(twilio.requests.length - before).toBe(1);
+    expect(servers.twilio.requests.length - before).toBe(1);
     closeSenders(config);
   });
 
   it('gives up after the last attempt', async () => {
-    const config = { ...testNotifyConfig(mailbox, twilio), maxAttempts: 2 };
-    const h = await household(pool, { email: null });
+    const config = { ...testNotifyConfig(servers.mailbox, servers.twilio), maxAttempts: 2 };
+    const h = await household(ctx.pool, { email: null });
     for (let i = 0; i < 2; i++)
-      twilio.script.push({ status: 503, body: { code: 20503, message: 'busy', status: 503 } });
+      servers.twilio.script.push({ status: 503, body: { code: 20503, message: 'busy', status: 503 } });
     await topup(h, 'failed');
     await runNotifyJobs(db, config);
     const [m] = await smsOf(h.customer);
@@ -203,40 +188,40 @@ describe('SMS through the Twilio stand-in', () => {
   });
 
   it('delays an SMS due in quiet hours until they end', async () => {
-    const config = testNotifyConfig(mailbox, twilio);
-    const h = await household(pool, { email: null });
+    const config = testNotifyConfig(servers.mailbox, servers.twilio);
+    const h = await household(ctx.pool, { email: null });
     // Quiet hours around the current London time: from an hour ago to two hours ahead.
-    await pool.query(
+    await ctx.pool.query(
       `update public.notification_preferences
           set quiet_hours_start = (now() at time zone 'Europe/London' - interval '1 hour')::time,
               quiet_hours_end = (now() at time zone 'Europe/London' + interval '2 hours')::time
         where customer = $1`,
       [h.customer],
     );
-    const before = twilio.requests.length;
+    const before = servers.twilio.requests.length;
     await topup(h, 'failed');
     const [m] = await smsOf(h.customer);
     const delay = m!.next_attempt_at.getTime() - Date.now();
     expect(delay).toBeGreaterThan(110 * 60_000);
     expect(delay).toBeLessThan(121 * 60_000);
     const job = await one<{ run_at: Date }>(
-      pool,
+      ctx.pool,
       `select run_at from graphile_worker.jobs where key = 'notify:' || $1`,
       [m!.id],
     );
     expect(job.run_at.getTime()).toBe(m!.next_attempt_at.getTime());
     await runNotifyJobs(db, config);
-    expect(twilio.requests.length).toBe(before);
+    expect(servers.twilio.requests.length).toBe(before);
     expect((await smsOf(h.customer))[0]).toMatchObject({ status: 'queued', attempts: 0 });
   });
 });
 
 describe('the outbox', () => {
   it('keeps one message when the same event is enqueued twice', async () => {
-    const h = await household(pool, { phone: null });
+    const h = await household(ctx.pool, { phone: null });
     const enqueue = () =>
       one<{ n: number }>(
-        pool,
+        ctx.pool,
         `select internal.notify_customer($1, 'topup_completed',
                   '{"amount_gbp": "5.00", "meter_serial": "X"}', 'topup_completed:twice') as n`,
         [h.customer],
@@ -245,7 +230,7 @@ describe('the outbox', () => {
     expect((await enqueue()).n).toBe(0);
     expect(await messagesOf(h.customer)).toHaveLength(1);
     const jobs = await one<{ n: number }>(
-      pool,
+      ctx.pool,
       `select count(*)::int as n from graphile_worker.jobs j join public.notifications n on j.key = 'notify:' || n.id
         where n.customer = $1`,
       [h.customer],
@@ -254,25 +239,27 @@ describe('the outbox', () => {
   });
 
   it('never sends a message twice: a row with a provider id is left alone, whatever its status says', async () => {
-    const config = testNotifyConfig(mailbox, twilio);
-    const h = await household(pool, { email: null });
+    const config = testNotifyConfig(servers.mailbox, servers.twilio);
+    const h = await household(ctx.pool, { email: null });
     await topup(h, 'failed');
     await runNotifyJobs(db, config);
     const [sent] = (await messagesOf(h.customer)).filter((m) => m.channel === 'sms');
     expect(sent).toMatchObject({ status: 'sent', attempts: 1 });
-    const before = twilio.requests.length;
+    const before = servers.twilio.requests.length;
     // As if the sent update were lost after the provider id was recorded, and the job ran again.
-    await pool.query(`update public.notifications set status = 'queued', sent_at = null where id = $1`, [sent!.id]);
-    await pool.query(`select graphile_worker.add_job('notify__sms', json_build_object('id', $1::uuid))`, [sent!.id]);
+    await ctx.pool.query(`update public.notifications set status = 'queued', sent_at = null where id = $1`, [sent!.id]);
+    await ctx.pool.query(`select graphile_worker.add_job('notify__sms', json_build_object('id', $1::uuid))`, [
+      sent!.id,
+    ]);
     await runNotifyJobs(db, config);
-    expect(twilio.requests.length).toBe(before);
+    expect(servers.twilio.requests.length).toBe(before);
     closeSenders(config);
   });
 
   it('honours an opt-out: nothing is sent, and the row says why', async () => {
-    const config = testNotifyConfig(mailbox, twilio);
-    const h = await household(pool);
-    await pool.query(
+    const config = testNotifyConfig(servers.mailbox, servers.twilio);
+    const h = await household(ctx.pool);
+    await ctx.pool.query(
       `update public.notification_preferences
           set email_kinds = array_remove(email_kinds, 'topup_failed'), sms_kinds = array_remove(sms_kinds, 'topup_failed')
         where customer = $1`,
@@ -286,13 +273,13 @@ describe('the outbox', () => {
       ['sms', 'suppressed', 'opted out'],
     ]);
     const [email, phone] = [rows[0]!.address, rows[1]!.address];
-    expect(mailbox.envelopes.filter((to) => to.includes(email))).toEqual([]);
-    expect(twilio.requests.filter((r) => r.form.get('To') === phone)).toEqual([]);
+    expect(servers.mailbox.envelopes.filter((to) => to.includes(email))).toEqual([]);
+    expect(servers.twilio.requests.filter((r) => r.form.get('To') === phone)).toEqual([]);
   });
 
   it('marks a channel without settings suppressed outside production, visibly', async () => {
     const config = testNotifyConfig(undefined, undefined);
-    const h = await household(pool);
+    const h = await household(ctx.pool);
     await topup(h, 'failed');
     await runNotifyJobs(db, config);
     const rows = await messagesOf(h.customer);
@@ -302,14 +289,16 @@ describe('the outbox', () => {
   });
 
   it('rate-limits each provider across messages', async () => {
-    const config = { ...testNotifyConfig(mailbox, twilio), emailMinIntervalMs: 300 };
-    const hs = [await household(pool, { phone: null }), await household(pool, { phone: null })];
+    const config = { ...testNotifyConfig(servers.mailbox, servers.twilio), emailMinIntervalMs: 300 };
+    const hs = [await household(ctx.pool, { phone: null }), await household(ctx.pool, { phone: null })];
     // Start with the slot free.
-    await pool.query(`update internal.notify_provider_slots set next_slot_at = '-infinity' where provider = 'smtp'`);
+    await ctx.pool.query(
+      `update internal.notify_provider_slots set next_slot_at = '-infinity' where provider = 'smtp'`,
+    );
     for (const h of hs) await topup(h, 'verified');
     await runNotifyJobs(db, config);
     const sent = await many<{ sent_at: Date }>(
-      pool,
+      ctx.pool,
       `select sent_at from public.notifications where customer = any ($1) order by sent_at`,
       [hs.map((h) => h.customer)],
     );
@@ -321,12 +310,12 @@ describe('the outbox', () => {
   });
 
   it('lets a customer read only their own messages', async () => {
-    const [mine, theirs] = [await household(pool), await household(pool)];
+    const [mine, theirs] = [await household(ctx.pool), await household(ctx.pool)];
     for (const h of [mine, theirs]) await topup(h, 'failed');
-    await pool.query(`update public.customers set auth_subject = 'notify-reader-' || id where id = $1`, [
+    await ctx.pool.query(`update public.customers set auth_subject = 'notify-reader-' || id where id = $1`, [
       mine.customer,
     ]);
-    const client = await pool.connect();
+    const client = await ctx.pool.connect();
     try {
       await client.query('begin');
       await client.query(`select set_config('role', 'customer', true), set_config('request.jwt.claims', $1, true)`, [
@@ -344,11 +333,11 @@ describe('the outbox', () => {
 
 describe('a connection lost once the provider has accepted', () => {
   it('records the message on a fresh connection, so it is never sent again', async () => {
-    const config = testNotifyConfig(mailbox, twilio);
-    const h = await household(pool, { name: 'Grace Hopper' });
+    const config = testNotifyConfig(servers.mailbox, servers.twilio);
+    const h = await household(ctx.pool, { name: 'Grace Hopper' });
     await topup(h, 'verified');
     const [queued] = await messagesOf(h.customer);
-    const before = mailbox.received.length;
+    const before = servers.mailbox.received.length;
     const connect = async () => {
       const client = new pg.Client({ connectionString: db.loginUrl('worker') });
       client.on('error', () => {});
@@ -360,7 +349,7 @@ describe('a connection lost once the provider has accepted', () => {
     // The job's connection really dies (its backend is terminated) just before it records the send.
     const dropping = {
       query: async (text: string, values?: unknown[]) => {
-        if (text.includes("set status = 'sent'")) await pool.query('select pg_terminate_backend($1)', [pid]);
+        if (text.includes("set status = 'sent'")) await ctx.pool.query('select pg_terminate_backend($1)', [pid]);
         return job.query(text, values);
       },
     } as unknown as Queryable;
@@ -375,17 +364,17 @@ describe('a connection lost once the provider has accepted', () => {
           await fresh.end();
         }
       };
-      const ctx = { config, log: quiet, sender, withFreshClient };
+      const task = { config, log: quiet, sender, withFreshClient };
       // Due now, the provider's slot free (earlier tests used it).
-      await pool.query(`update public.notifications set next_attempt_at = now() where id = $1`, [queued!.id]);
-      await pool.query(`update internal.notify_provider_slots set next_slot_at = now() - interval '1 minute'`);
-      expect(await deliver({ ...ctx, db: dropping }, queued!.id, 'email')).toBe('sent');
-      expect(mailbox.received.length).toBe(before + 1);
+      await ctx.pool.query(`update public.notifications set next_attempt_at = now() where id = $1`, [queued!.id]);
+      await ctx.pool.query(`update internal.notify_provider_slots set next_slot_at = now() - interval '1 minute'`);
+      expect(await deliver({ ...task, db: dropping }, queued!.id, 'email')).toBe('sent');
+      expect(servers.mailbox.received.length).toBe(before + 1);
       const [sent] = await messagesOf(h.customer);
       expect(sent).toMatchObject({ status: 'sent', provider_message_id: `<${queued!.id}@notify.flows>` });
       // The retry the job would make finds it recorded and sends nothing.
-      expect(await withFreshClient((c) => deliver({ ...ctx, db: c }, queued!.id, 'email'))).toBe('skipped');
-      expect(mailbox.received.length).toBe(before + 1);
+      expect(await withFreshClient((c) => deliver({ ...task, db: c }, queued!.id, 'email'))).toBe('skipped');
+      expect(servers.mailbox.received.length).toBe(before + 1);
     } finally {
       sender.close();
       await job.end().catch(() => {});
