@@ -1,11 +1,10 @@
 // Bank test data: an ESCO with a bank account (IBAN and/or sort code) and accounts whose payment references the
 // sample statements quote (BSE-000101 …), made as the superuser. Each test file has its own database.
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
 import type pg from 'pg';
-import { vi } from 'vitest';
 import { register } from '../../src/cli/bank.ts';
 import { one } from '../../src/db/client.ts';
+import { runCli, type CliRun } from '../support/cli-in-process.ts';
 
 export const fixtureText = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 export const fixtureBytes = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
@@ -68,27 +67,6 @@ export async function makeBankEsco(
 }
 
 /** Runs `flows bank <args>` in this process (DATABASE_URL as the test set it), capturing what it writes. */
-export async function runBankCli(
-  args: string[],
-  io: Parameters<typeof register>[1] = {},
-): Promise<{ out: string; err: string; error: Error | undefined }> {
-  const program = new Command('flows').exitOverride();
-  register(program, io);
-  let out = '';
-  let err = '';
-  const o = vi
-    .spyOn(process.stdout, 'write')
-    .mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
-  const e = vi
-    .spyOn(process.stderr, 'write')
-    .mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
-  try {
-    await program.parseAsync(['node', 'flows', 'bank', ...args]);
-    return { out, err, error: undefined };
-  } catch (error) {
-    return { out, err, error: error as Error };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
+export function runBankCli(args: string[], io: Parameters<typeof register>[1] = {}): Promise<CliRun> {
+  return runCli([(program) => register(program, io)], ['bank', ...args]);
 }

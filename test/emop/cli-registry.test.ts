@@ -1,28 +1,14 @@
 // `flows emop <command> <serial>` finding the meter in flows.meter_registry (DATABASE_URL) and holding its
 // advisory lock while it talks to it.
-import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { register } from '../../src/cli/emop.ts';
 import { one } from '../../src/db/client.ts';
 import { registerFleet } from '../jobs/support.ts';
 import { usePool, useTestDatabase } from '../support/database.ts';
+import { runCliJson } from '../support/cli-in-process.ts';
 import { simulate } from './helpers.ts';
 
-async function flows(...args: string[]): Promise<unknown> {
-  const program = new Command('flows').exitOverride();
-  register(program);
-  let out = '';
-  const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  try {
-    await program.parseAsync(['node', 'flows', ...args]);
-  } finally {
-    write.mockRestore();
-  }
-  return JSON.parse(out) as unknown;
-}
+const flows = (...args: string[]) => runCliJson([register], args);
 
 afterEach(() => {
   vi.unstubAllEnvs();

@@ -1,27 +1,12 @@
 // `flows emop` and `flows simulator` as the lead wires them (register(program)): a command against a simulated
 // meter over TCP, and frames decoded to JSON.
-import { Command } from 'commander';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { register as registerEmop } from '../../src/cli/emop.ts';
 import { register as registerSimulator } from '../../src/cli/simulator.ts';
+import { runCliJson } from '../support/cli-in-process.ts';
 import { simulate } from './helpers.ts';
 
-async function flows(...args: string[]): Promise<unknown> {
-  const program = new Command('flows').exitOverride();
-  registerEmop(program);
-  registerSimulator(program);
-  let out = '';
-  const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  try {
-    await program.parseAsync(['node', 'flows', ...args]);
-  } finally {
-    write.mockRestore();
-  }
-  return JSON.parse(out) as unknown;
-}
+const flows = (...args: string[]) => runCliJson([registerEmop, registerSimulator], args);
 
 afterEach(() => {
   process.removeAllListeners('SIGINT');
