@@ -298,14 +298,19 @@ begin
 
   -- New data (the usual case: the next half-hours of each register) is a plain INSERT; a batch that
   -- meets stored rows is one INSERT … ON CONFLICT, which costs about twice as much per row.
-  fresh := not exists (select 1 from flows.register_interval_hh t
-                        where t.register_id = any (registers) and t."timestamp" between first_ts and last_ts);
+  -- import_kwh and export_kwh are rounded to 3 places, half away from zero, by the assignment to
+  -- numeric(14, 3), exactly as round(x, 3) would.
+  -- (EXECUTE: planned for this batch's values every time. A plan cached by the session, made while the month's
+  -- partition was empty, would scan the whole partition once it is full.)
+  execute 'select not exists (select 1 from flows.register_interval_hh t
+                               where t.register_id = any ($1) and t."timestamp" between $2 and $3)'
+     into fresh using registers, first_ts, last_ts;
   begin
     if fresh then
       begin
         insert into flows.register_interval_hh
           (register_id, "timestamp", import_kwh, export_kwh, quality, source, flags, ingested_at)
-        select s.register_id, s."timestamp", round(s.import_kwh, 3), round(s.export_kwh, 3),
+        select s.register_id, s."timestamp", s.import_kwh, s.export_kwh,
                coalesce(s.quality, 'actual'), s.source, coalesce(s.flags, '{}'), now()
           from pg_temp.interval_hh_staging s;
         get diagnostics n_inserted = row_count;
@@ -321,7 +326,7 @@ begin
       with written as (
         insert into flows.register_interval_hh as t
           (register_id, "timestamp", import_kwh, export_kwh, quality, source, flags, ingested_at)
-        select s.register_id, s."timestamp", round(s.import_kwh, 3), round(s.export_kwh, 3),
+        select s.register_id, s."timestamp", s.import_kwh, s.export_kwh,
                coalesce(s.quality, 'actual'), s.source, coalesce(s.flags, '{}'), now()
           from pg_temp.interval_hh_staging s
         on conflict (register_id, "timestamp") do update

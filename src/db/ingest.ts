@@ -1,13 +1,14 @@
 // The TypeScript side of the one interval-data ingest path (sql/120_flows_intervals.sql): rows are
-// COPYed into this session's pg_temp.interval_hh_staging, one COPY per batch, then
-// internal.ingest_staged_intervals() validates, flags and writes them with one INSERT (… ON CONFLICT).
-// Used by the sync job, the demo seeder and the ingest benchmark; the REST RPC
+// COPYed (binary format, src/db/copy-binary.ts) into this session's pg_temp.interval_hh_staging, one
+// COPY per batch, then internal.ingest_staged_intervals() validates, flags and writes them with one
+// INSERT (… ON CONFLICT). Used by the sync job, the demo seeder and the ingest benchmark; the REST RPC
 // flows.ingest_interval_hh stages its JSON rows into the same table and calls the same function.
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import { z } from 'zod';
 import type pg from 'pg';
+import { BinaryCopyWriter, uuidBytes } from './copy-binary.ts';
 
 export interface IntervalRow {
   registerId: string;
@@ -41,37 +42,35 @@ const countsRow = z.object({
   flagged: z.coerce.number().int(),
 });
 
-// The batch goes over as one COPY in text format (several times faster than array parameters);
-// values are checked here first, so a bad one is reported with its row number.
+// The batch goes over as one COPY in binary format (the server parses no text: about 60 % of the time
+// of a text COPY); values are checked here first, so a bad one is reported with its row number.
+// The columns are in the order the values are checked, so a row with several faults names the same
+// one as before.
 const copySql = `copy pg_temp.interval_hh_staging
-  (row_number, register_id, "timestamp", import_kwh, export_kwh, quality, source) from stdin`;
+  (row_number, register_id, export_kwh, "timestamp", import_kwh, quality, source) from stdin with (format binary)`;
+const copyColumns = 7;
 
-const copyEscapes: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-const copySpecial = /[\\\t\n\r]/;
-
-/** A text value in COPY's text format: backslash, tab and line breaks escaped. */
-function copyText(value: string): string {
-  // the test first: most values need no escape, and replace with a callback costs more than the row
-  return copySpecial.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => copyEscapes[c]!) : value;
-}
-
-/** A decimal as text: strings must look like numbers. */
-function decimal(value: string | number, row: number, column: string): string {
+/** A decimal: strings must look like numbers, and are sent digit for digit. */
+function decimal(out: BinaryCopyWriter, value: string | number, row: number, column: string): void {
   const text = typeof value === 'number' ? String(value) : value.trim();
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) {
-    throw new IngestInputError(`row ${row}: ${column} is not a number`);
-  }
-  return text;
+  const result = out.numeric(text);
+  if (result === 'syntax') throw new IngestInputError(`row ${row}: ${column} is not a number`);
+  if (result === 'range') throw new IngestInputError(`row ${row}: ${column} is out of range`);
 }
 
-/** An ISO 8601 timestamp with an explicit zone, which PostgreSQL reads exactly as JavaScript would. */
-const isoWithZone = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$/;
-
-function timestamp(value: Date | string, row: number): string {
-  if (typeof value === 'string' && isoWithZone.test(value)) return value;
+/**
+ * An ISO 8601 timestamp with an explicit zone is read exactly as PostgreSQL reads it (to the
+ * microsecond); anything else as JavaScript's Date reads it.
+ */
+function timestamp(out: BinaryCopyWriter, value: Date | string, row: number): void {
+  if (typeof value === 'string') {
+    const result = out.timestamptz(value);
+    if (result === 'ok') return;
+    if (result === 'range') throw new IngestInputError(`row ${row}: timestamp is not a valid date`);
+  }
   const date = value instanceof Date ? value : new Date(value);
-  if (Number.isNaN(date.getTime())) throw new IngestInputError(`row ${row}: timestamp is not a valid date`);
-  return date.toISOString();
+  if (!out.timestamptzFromMillis(date.getTime()))
+    throw new IngestInputError(`row ${row}: timestamp is not a valid date`);
 }
 
 const uuid = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
@@ -100,19 +99,33 @@ export async function ingestIntervals(
   const batchSize = options.batchSize ?? 50_000;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer`);
   const total: IngestCounts = { inserted: 0, updated: 0, unchanged: 0, flagged: 0 };
+  const registerIds = new Map<string, Buffer>(); // each distinct id checked and converted once
   for (let start = 0; start < rows.length; start += batchSize) {
     const end = Math.min(rows.length, start + batchSize);
-    let text = '';
+    const out = new BinaryCopyWriter((end - start) * 112);
     for (let i = start; i < end; i++) {
       const r = rows[i]!;
       const row = i + 1;
-      if (!uuid.test(r.registerId)) throw new IngestInputError(`row ${row}: registerId is not a uuid`);
-      const exported =
-        r.exportKwh === undefined || r.exportKwh === null ? '\\N' : decimal(r.exportKwh, row, 'exportKwh');
-      text += `${row}\t${r.registerId}\t${timestamp(r.timestamp, row)}\t${decimal(r.importKwh, row, 'importKwh')}\t${exported}\t${copyText(r.quality ?? 'actual')}\t${copyText(r.source)}\n`;
+      let registerId = registerIds.get(r.registerId);
+      if (registerId === undefined) {
+        if (!uuid.test(r.registerId)) throw new IngestInputError(`row ${row}: registerId is not a uuid`);
+        registerId = uuidBytes(r.registerId);
+        registerIds.set(r.registerId, registerId);
+      }
+      out.row(copyColumns);
+      out.int8(row);
+      out.uuid(registerId);
+      if (r.exportKwh === undefined || r.exportKwh === null) out.null();
+      else decimal(out, r.exportKwh, row, 'exportKwh');
+      timestamp(out, r.timestamp, row);
+      decimal(out, r.importKwh, row, 'importKwh');
+      out.text(r.quality ?? 'actual');
+      // a missing source is staged as null, which the database rejects with the row's number
+      if (r.source === undefined || r.source === null) out.null();
+      else out.text(r.source);
     }
     await db.query('select internal.open_interval_staging()');
-    await pipeline(Readable.from([text]), db.query(copyFrom(copySql)));
+    await pipeline(Readable.from([out.finish()]), db.query(copyFrom(copySql)));
     const { rows: result } = await db.query('select * from internal.ingest_staged_intervals()');
     const counts = countsRow.parse(result[0]);
     total.inserted += counts.inserted;

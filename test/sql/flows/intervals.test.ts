@@ -256,6 +256,74 @@ describe('flows.register_interval_hh ingest', () => {
     ).toMatchObject({ flagged: 0 });
   });
 
+  it('stores exactly what PostgreSQL reads from the values sent (binary COPY), rounded to the watt-hour', async () => {
+    const rows: IntervalRow[] = [
+      { registerId: registerA, timestamp: '2021-08-01T05:30+05:30', importKwh: '1e-3', exportKwh: 0.1, source: 't' },
+      {
+        registerId: registerA.toUpperCase(),
+        timestamp: new Date('2021-08-01T00:30:00Z'),
+        importKwh: '0.0005',
+        exportKwh: '-0.0005',
+        source: 't',
+      },
+      { registerId: registerA, timestamp: '2021-08-01T01:00:00.000000Z', importKwh: ' 2.4995 ', source: 't' },
+      { registerId: registerA, timestamp: '2021-08-01T01:30:00+00:00', importKwh: '123456.7894999', source: 't' },
+      { registerId: registerA, timestamp: '2021-08-01T01:59:60Z', importKwh: 5, exportKwh: '-0', source: 'tëst ✓' },
+    ];
+    expect(await ingest(ctx.pool, rows)).toEqual({ inserted: 5, updated: 0, unchanged: 0, flagged: 2 });
+    expect(await stored(registerA, '2021-08-01T00:00Z', '2021-08-02T00:00Z')).toEqual([
+      { timestamp: '2021-08-01T00:00', import_kwh: '0.001', export_kwh: '0.100', quality: 'actual', flags: [] },
+      {
+        timestamp: '2021-08-01T00:30',
+        import_kwh: '0.001',
+        export_kwh: '-0.001',
+        quality: 'actual',
+        flags: ['negative'],
+      },
+      { timestamp: '2021-08-01T01:00', import_kwh: '2.500', export_kwh: null, quality: 'actual', flags: [] },
+      { timestamp: '2021-08-01T01:30', import_kwh: '123456.789', export_kwh: null, quality: 'actual', flags: ['jump'] },
+      { timestamp: '2021-08-01T02:00', import_kwh: '5.000', export_kwh: '0.000', quality: 'actual', flags: [] },
+    ]);
+    const sources = await many(
+      ctx.pool,
+      `select source from flows.register_interval_hh
+        where register_id = $1 and "timestamp" >= '2021-08-01T00:00Z' and "timestamp" < '2021-08-02T00:00Z'
+        order by "timestamp"`,
+      [registerA],
+    );
+    expect(sources.map((s) => s.source)).toEqual(['t', 't', 't', 't', 'tëst ✓']);
+    // the same values again change nothing
+    expect(await ingest(ctx.pool, rows)).toEqual({ inserted: 0, updated: 0, unchanged: 5, flagged: 2 });
+  });
+
+  it('names the row and the field of a value it cannot send, sending nothing', async () => {
+    const ok: IntervalRow = { registerId: registerA, timestamp: '2021-09-01T00:00Z', importKwh: '0.1', source: 'test' };
+    const second = { ...ok, timestamp: '2021-09-01T00:30Z' };
+    const rejects = async (bad: Partial<IntervalRow>, message: string) =>
+      expect(ingest(ctx.pool, [ok, { ...second, ...bad }])).rejects.toMatchObject({
+        name: 'IngestInputError',
+        message,
+      });
+    await rejects({ registerId: 'nope' }, 'row 2: registerId is not a uuid');
+    await rejects({ importKwh: 'abc' }, 'row 2: importKwh is not a number');
+    await rejects({ importKwh: Number.NaN }, 'row 2: importKwh is not a number');
+    await rejects({ exportKwh: '1,5' }, 'row 2: exportKwh is not a number');
+    await rejects({ importKwh: '1e-16384' }, 'row 2: importKwh is out of range');
+    await rejects({ timestamp: '2021-02-29T00:00Z' }, 'row 2: timestamp is not a valid date');
+    await rejects({ timestamp: '2021-09-01T23:59:60.5Z' }, 'row 2: timestamp is not a valid date');
+    await rejects({ timestamp: 'not a date' }, 'row 2: timestamp is not a valid date');
+    await rejects({ timestamp: new Date(Number.NaN) }, 'row 2: timestamp is not a valid date');
+    // several faults in one row: the same one is named as before (register, export, timestamp, import)
+    await rejects({ exportKwh: 'x', timestamp: 'y', importKwh: 'z' }, 'row 2: exportKwh is not a number');
+    await rejects({ timestamp: 'y', importKwh: 'z' }, 'row 2: timestamp is not a valid date');
+    // a missing source is left to the database, which names the row too
+    await expect(ingest(ctx.pool, [ok, { ...second, source: undefined as unknown as string }])).rejects.toMatchObject({
+      code: '22023',
+      message: 'row 2: register_id, timestamp, import_kwh and source are required, quality is actual or estimated',
+    });
+    expect(await stored(registerA, '2021-09-01T00:00Z', '2021-09-02T00:00Z')).toEqual([]);
+  });
+
   it('rejects a batch with a misaligned timestamp, an unknown register or a repeated row, naming the row', async () => {
     const ok = { registerId: registerA, timestamp: '2021-05-01T00:00Z', importKwh: '0.1', source: 'test' };
     await expect(ingest(ctx.pool, [ok, { ...ok, timestamp: '2021-05-01T00:10Z' }])).rejects.toMatchObject({
