@@ -88,14 +88,15 @@ export async function importStatement(
 /**
  * Stores a parsed document for an ESCO by COPYing its lines into this session's staging table and passing the rest
  * to internal.bank_import_staged: the same checks and rows as the RPC, several times faster for a large file. Needs
- * one connection with the owner's rights (the CLI's).
+ * one connection with the owner's rights (the CLI's). `onProgress` hears how many lines have been sent.
  */
 export async function importStatementStaged(
   client: pg.ClientBase,
   escoCode: string,
   document: StatementDocument,
+  options: { onProgress?: (sent: number, total: number) => void } = {},
 ): Promise<ImportResult> {
-  await stageStatementLines(client, document);
+  await stageStatementLines(client, document, options.onProgress);
   const header = { ...document, statements: document.statements.map((s) => ({ ...s, entries: [] })) };
   const { result } = await one<{ result: unknown }>(
     client,

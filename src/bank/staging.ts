@@ -19,35 +19,49 @@ export function copyText(value: string | boolean | number | null): string {
   return String(value).replace(/[\\\t\n\r]/g, (c) => copyEscapes[c]!);
 }
 
-/** Empties this session's staging table and COPYs the document's lines into it. */
-export async function stageStatementLines(client: pg.ClientBase, document: StatementDocument): Promise<number> {
+/** Lines per chunk of the COPY stream (and per progress report). */
+const chunkLines = 2_000;
+
+/**
+ * Empties this session's staging table and COPYs the document's lines into it, streamed in chunks; `onProgress`
+ * hears how many lines have gone out of how many.
+ */
+export async function stageStatementLines(
+  client: pg.ClientBase,
+  document: StatementDocument,
+  onProgress?: (sent: number, total: number) => void,
+): Promise<number> {
   await client.query('select internal.open_bank_staging()');
-  const rows: string[] = [];
-  document.statements.forEach((statement, s) => {
-    statement.entries.forEach((e, i) => {
-      rows.push(
-        [
-          s + 1,
-          i + 1,
-          e.path,
-          e.entry_reference,
-          e.booking_date,
-          e.value_date,
-          e.booked,
-          e.amount,
-          e.currency,
-          e.reversal,
-          e.bank_transaction_code,
-          e.counterparty_name,
-          e.counterparty_account,
-          e.remittance_information,
-          e.end_to_end_id,
-        ]
-          .map(copyText)
-          .join('\t') + '\n',
-      );
-    });
-  });
-  await pipeline(Readable.from([rows.join('')]), client.query(copyFrom(copySql)));
-  return rows.length;
+  const lines = document.statements.flatMap((statement, s) => statement.entries.map((e, i) => ({ s, i, e })));
+  function* chunks(): Generator<string> {
+    for (let start = 0; start < lines.length; start += chunkLines) {
+      let text = '';
+      for (const { s, i, e } of lines.slice(start, start + chunkLines)) {
+        text +=
+          [
+            s + 1,
+            i + 1,
+            e.path,
+            e.entry_reference,
+            e.booking_date,
+            e.value_date,
+            e.booked,
+            e.amount,
+            e.currency,
+            e.reversal,
+            e.bank_transaction_code,
+            e.counterparty_name,
+            e.counterparty_account,
+            e.remittance_information,
+            e.end_to_end_id,
+          ]
+            .map(copyText)
+            .join('\t') + '\n';
+      }
+      yield text;
+      onProgress?.(Math.min(lines.length, start + chunkLines), lines.length);
+    }
+  }
+  await pipeline(Readable.from(chunks()), client.query(copyFrom(copySql)));
+  return lines.length;
 }

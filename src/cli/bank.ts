@@ -90,10 +90,11 @@ export function register(program: Command, io: { stdin?: NodeJS.ReadableStream &
         return;
       }
       const content = await readFile(file);
-      const progress = (done: number, total: number) => {
-        if (process.stderr.isTTY) process.stderr.write(`\r${progressBar(done, total)}`);
+      // on a terminal: what it is doing, and a bar while the lines go to the database
+      const say = (text: string) => {
+        if (process.stderr.isTTY) process.stderr.write(text);
       };
-      progress(0, 3);
+      say(`parsing ${file} (${(content.length / 1e6).toFixed(1)} MB)…\n`);
       let document;
       try {
         document = parseStatementFile(content, {
@@ -108,7 +109,7 @@ export function register(program: Command, io: { stdin?: NodeJS.ReadableStream &
         });
       } catch (error) {
         if (error instanceof StatementFileError) {
-          process.stderr.write(`\n${file}: rejected, nothing stored:\n`);
+          process.stderr.write(`${file}: rejected, nothing stored:\n`);
           for (const p of error.problems) process.stderr.write(`  ${p.where}: ${p.message}\n`);
           process.exitCode = 1;
           return;
@@ -116,15 +117,16 @@ export function register(program: Command, io: { stdin?: NodeJS.ReadableStream &
         throw error;
       }
       const lines = document.statements.reduce((n, s) => n + s.entries.length, 0);
-      progress(1, 3);
       const db = await openDatabase(database, log);
       const pool = new pg.Pool({ connectionString: db.adminUrl, max: 1 });
       try {
-        progress(2, 3);
         const client = await pool.connect();
-        const result = await importStatementStaged(client, options.esco, document).finally(() => client.release());
-        progress(3, 3);
-        if (process.stderr.isTTY) process.stderr.write('\n');
+        const result = await importStatementStaged(client, options.esco, document, {
+          onProgress: (sent, total) => {
+            say(`\rsending lines ${progressBar(sent, total)}`);
+            if (sent === total) say(`\nchecking and storing ${total} lines…\n`);
+          },
+        }).finally(() => client.release());
         process.stdout.write(
           `${JSON.stringify({ file, format: document.format_version, parsed_lines: lines, ...result }, null, 2)}\n`,
         );

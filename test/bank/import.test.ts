@@ -2,7 +2,7 @@
 // reference rule, the review queue, operator decisions, and two reconciles racing over the same lines.
 import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { importStatement, parseStatementFile } from '../../src/bank/import.ts';
+import { importStatement, importStatementStaged, parseStatementFile } from '../../src/bank/import.ts';
 import type { StatementDocument } from '../../src/bank/document.ts';
 import { many, one } from '../../src/db/client.ts';
 import { asRole, useTestDatabase, usePool } from '../support/database.ts';
@@ -168,6 +168,28 @@ describe('import', () => {
     await asRole(ctx.pool, 'customer', { sub: 'nobody' }, async (c) => {
       await expect(importStatement(c, 'BSE', doc)).rejects.toMatchObject({ code: '42501' });
     });
+  });
+
+  it('sends the lines of a large file in chunks, reporting how many have gone', async () => {
+    const rows = Array.from({ length: 4_500 }, (_, i) => `02/10/2026,LARGE FILE LINE ${i + 1},1.00,${i + 1}.00`);
+    const document = parseStatementFile(Buffer.from(`Date,Description,Amount,Balance\n${rows.join('\n')}\n`), {
+      fileName: 'large.csv',
+    });
+    const reports: [number, number][] = [];
+    const client = await ctx.pool.connect();
+    try {
+      const result = await importStatementStaged(client, 'OTH', document, {
+        onProgress: (sent, total) => reports.push([sent, total]),
+      });
+      expect(result).toMatchObject({ status: 'imported', lines: 4_500 });
+    } finally {
+      client.release();
+    }
+    expect(reports).toEqual([
+      [2_000, 4_500],
+      [4_000, 4_500],
+      [4_500, 4_500],
+    ]);
   });
 
   it('flows bank import: imports, repeats as a no-op, and refuses a bad file listing its problems', async () => {
