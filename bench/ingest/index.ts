@@ -2,10 +2,11 @@
 // (src/db/ingest.ts → internal.ingest_staged_intervals), against two baselines measured in the same
 // run, each a raw COPY of the same rows into an identical table (same columns, defaults, CHECK
 // constraints and monthly partitions) without indexes or triggers:
-//   - text format, as a client (or psql's \copy) would write it: the issue's "raw COPY";
-//   - binary format with the same encoder as the ingest path (src/db/copy-binary.ts): like for like,
-//     so that the ratio shows only what staging, validation, the index and idempotency cost.
-// Goal (issue 3): at least half the raw COPY rate. Client and server work do not overlap on any side.
+//   - text format, COPY's default, as a client (or psql's \copy) would load the rows: the issue's
+//     "raw COPY", which the goal (issue 3: at least half its rate) is measured against;
+//   - binary format with the same encoder as the ingest path (src/db/copy-binary.ts), printed beside it:
+//     like for like, it shows what staging, validation, the index and idempotency cost on their own
+//     (docs/decisions/0007). Client and server work do not overlap on any side.
 //
 //   npm run bench -- ingest                      1,000 registers (1.44 M rows)
 //   npm run bench -- ingest --registers 10000    the full size (14.4 M rows)
@@ -123,19 +124,15 @@ try {
 
   const fmt = (n: number) => Math.round(n).toLocaleString('en-GB');
   const ingestRate = totalRows / ingestSeconds;
-  const line = (name: string, seconds: number) => {
-    const rate = totalRows / seconds;
-    const ratio = ingestRate / rate;
-    return [
-      `${name}${fmt(rate)} rows/s (${seconds.toFixed(1)} s)`,
-      `  ingest / this:      ${ratio.toFixed(2)} (goal ≥ 0.50) ${ratio >= 0.5 ? 'MET' : 'NOT MET'}`,
-    ];
-  };
+  const rate = (seconds: number) => totalRows / seconds;
+  const textRatio = ingestRate / rate(textSeconds);
   process.stdout.write(
     [
       `ingest path:          ${fmt(ingestRate)} rows/s (${ingestSeconds.toFixed(1)} s)`,
-      ...line('raw COPY, text:       ', textSeconds),
-      ...line('raw COPY, binary:     ', binarySeconds),
+      `raw COPY (text):      ${fmt(rate(textSeconds))} rows/s (${textSeconds.toFixed(1)} s)`,
+      `ratio:                ${textRatio.toFixed(2)} of raw COPY (goal ≥ 0.50) ${textRatio >= 0.5 ? 'MET' : 'NOT MET'}`,
+      `raw COPY (binary):    ${fmt(rate(binarySeconds))} rows/s (${binarySeconds.toFixed(1)} s)`,
+      `  like for like:      ${(ingestRate / rate(binarySeconds)).toFixed(2)} of a raw COPY in the ingest path's own format`,
       '',
     ].join('\n'),
   );
