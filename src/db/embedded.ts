@@ -65,7 +65,6 @@ export async function findRunningEmbedded(dataDir: string, cacheDir: string): Pr
 /** Starts (initialising on first use) an embedded cluster. */
 export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedServer> {
   const { log } = options;
-  const port = options.port || (await freePort());
   const EmbeddedPostgres = await withoutSignalHooks(() => loadEmbeddedPostgres(options.cacheDir));
   const pgdata = options.ephemeral
     ? await makeEphemeralDir(options.cacheDir)
@@ -77,37 +76,50 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   const tuning = options.ephemeral
     ? ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=300']
     : ['max_connections=100'];
-  const pg = new EmbeddedPostgres({
-    databaseDir: pgdata,
-    port,
-    user: superuser,
-    password,
-    authMethod: 'scram-sha-256',
-    // Ephemeral clusters are removed by stop() below, so restart() can stop and start the same data.
-    persistent: true,
-    createPostgresUser: true,
-    initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: [
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'unix_socket_directories=',
-      ...tuning.flatMap((t) => ['-c', t]),
-    ],
-    onLog: (message: unknown) => log.debug({ postgres: String(message).trim() }, 'postgres'),
-    onError: (error: unknown) => log.error({ err: error }, 'postgres error'),
-  });
+  const cluster = (port: number) =>
+    new EmbeddedPostgres({
+      databaseDir: pgdata,
+      port,
+      user: superuser,
+      password,
+      authMethod: 'scram-sha-256',
+      // Ephemeral clusters are removed by stop() below, so restart() can stop and start the same data.
+      persistent: true,
+      createPostgresUser: true,
+      initdbFlags: ['--encoding=UTF8', '--locale=C'],
+      postgresFlags: [
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+        ...tuning.flatMap((t) => ['-c', t]),
+      ],
+      onLog: (message: unknown) => log.debug({ postgres: String(message).trim() }, 'postgres'),
+      onError: (error: unknown) => log.error({ err: error }, 'postgres error'),
+    });
+  let port = options.port || (await freePort());
+  let pg = cluster(port);
   if (!existsSync(path.join(pgdata, 'PG_VERSION'))) {
     log.info({ pgdata }, 'initialising embedded PostgreSQL');
     await pg.initialise();
   }
-  try {
-    await pg.start();
-  } catch (error) {
-    throw new Error(
-      `embedded PostgreSQL did not start on port ${port} (data ${pgdata}); run with LOG_LEVEL=debug for its log`,
-      { cause: error },
-    );
+  // A free port found here can be taken by another process before the server binds it: with a port of
+  // its own choosing, the server gets two more tries on other free ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pg.start();
+      break;
+    } catch (error) {
+      if (options.port || attempt === 3) {
+        throw new Error(
+          `embedded PostgreSQL did not start on port ${port} (data ${pgdata}); run with LOG_LEVEL=debug for its log`,
+          { cause: error },
+        );
+      }
+      log.warn({ port, attempt }, 'embedded PostgreSQL did not start; trying another free port');
+      port = await freePort();
+      pg = cluster(port);
+    }
   }
   log.info({ port, pgdata }, 'embedded PostgreSQL started');
   let stopped = false;
