@@ -273,6 +273,23 @@ comment on function internal.notify_customers(text, uuid[], jsonb[], text[]) is
 revoke all on function internal.notify_customers(text, uuid[], jsonb[], text[]) from public;
 grant execute on function internal.notify_customers(text, uuid[], jsonb[], text[]) to worker;
 
+-- Account events, set-based: for each (account, payload, dedupe base), internal.notify_customers for the account's
+-- holders and payers (occupants are not told). Returns how many messages were queued.
+create or replace function internal.notify_account_holders(template text, account_ids uuid[], payloads jsonb[],
+                                                           dedupe_bases text[])
+returns integer
+language sql volatile security definer
+set search_path = ''
+as $$
+  select internal.notify_customers(template, array_agg(ca.customer order by e.n, ca.customer),
+           array_agg(e.payload order by e.n, ca.customer), array_agg(e.dedupe_base order by e.n, ca.customer))
+    from unnest(account_ids, payloads, dedupe_bases) with ordinality as e(account, payload, dedupe_base, n)
+    join public.customer_accounts ca on ca.account = e.account and ca.role in ('holder', 'payer')
+$$;
+comment on function internal.notify_account_holders(text, uuid[], jsonb[], text[]) is
+  'Queues account messages in bulk: each event to its account''s holders and payers, through notify_customers; returns how many were queued.';
+revoke all on function internal.notify_account_holders(text, uuid[], jsonb[], text[]) from public;
+
 -- One customer message (internal.notify_customers for one customer).
 create or replace function internal.notify_customer(customer_id uuid, template text, payload jsonb, dedupe_base text)
 returns integer

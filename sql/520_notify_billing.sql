@@ -11,15 +11,14 @@ set jit = off  -- as internal.tg_audit: a bulk statement over a transition table
 as $$
 begin
   -- Statement-level: a billing run's invoices are queued in one call.
-  perform internal.notify_customers('invoice_issued', array_agg(ca.customer order by e.id, ca.customer),
+  perform internal.notify_account_holders('invoice_issued', array_agg(e.account order by e.id),
             array_agg(jsonb_build_object('invoice_id', i.id, 'kind', i.kind, 'number', i.number,
                                          'total_gbp', i.total::text, 'due_date', i.due_date,
                                          'period_start', i.period_start, 'period_end', (i.period_end - 1))
-                      order by e.id, ca.customer),
-            array_agg('invoice_issued:' || i.id order by e.id, ca.customer))
+                      order by e.id),
+            array_agg('invoice_issued:' || i.id order by e.id))
      from new_rows e
      join public.invoices i on i.id = e.invoice
-     join public.customer_accounts ca on ca.account = e.account and ca.role in ('holder', 'payer')
     where e.event = 'invoice_issued';
   update internal.billing_events b set processed_at = now()
    where b.id in (select e.id from new_rows e where e.event = 'invoice_issued');
@@ -53,12 +52,11 @@ set search_path = ''
 set jit = off  -- as internal.tg_audit: bulk statements over arrays and fresh rows without statistics
 as $$
 begin
-  perform internal.notify_customers('payment_received', array_agg(ca.customer order by p.id, ca.customer),
+  perform internal.notify_account_holders('payment_received', array_agg(p.account order by p.id),
             array_agg(jsonb_build_object('payment_id', p.id, 'amount_gbp', p.amount::text, 'received_at', p.received_at,
-                                         'method', p.method) order by p.id, ca.customer),
-            array_agg('payment_received:' || p.id order by p.id, ca.customer))
+                                         'method', p.method) order by p.id),
+            array_agg('payment_received:' || p.id order by p.id))
      from new_rows p
-     join public.customer_accounts ca on ca.account = p.account and ca.role in ('holder', 'payer')
     where p.status in ('received', 'allocated');
   return null;
 end

@@ -11,14 +11,13 @@ set search_path = ''
 set jit = off  -- as internal.tg_audit: a bulk statement over a transition table without statistics
 as $$
 begin
-  perform internal.notify_customers('payment_overdue', array_agg(ca.customer order by r.id, ca.customer),
+  perform internal.notify_account_holders('payment_overdue', array_agg(r.account order by r.id),
             array_agg(jsonb_build_object('number', inv.number, 'due_date', coalesce(inv.due_date, r.due_date),
                                          'outstanding_gbp', r.outstanding_gbp::text, 'days_overdue', r.days_overdue)
-                      order by r.id, ca.customer),
-            array_agg('payment_overdue:' || r.id order by r.id, ca.customer))
+                      order by r.id),
+            array_agg('payment_overdue:' || r.id order by r.id))
      from new_rows r
-     join public.invoices inv on inv.id = r.invoice
-     join public.customer_accounts ca on ca.account = r.account and ca.role in ('holder', 'payer');
+     join public.invoices inv on inv.id = r.invoice;
   return null;
 end
 $$;
