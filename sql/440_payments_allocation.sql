@@ -16,6 +16,25 @@ comment on function internal.payment_ledger_description(text, text, boolean) is
   'The description of a payment''s ledger credit: how it was paid and its reference.';
 revoke all on function internal.payment_ledger_description(text, text, boolean) from public;
 
+-- Serialises postings per account (a webhook, a reconcile and a refund may touch the same account at once): a
+-- transaction advisory lock per bucket of accounts (at most 256 locks, taken in order, so a posting of 50,000
+-- accounts neither fills the lock table nor deadlocks). Taken before reading the accounts' money, so that each
+-- posting sees what one that held the lock before committed.
+create or replace function internal.lock_account_postings(account_ids uuid[]) returns void
+language plpgsql volatile
+set search_path = ''
+as $$
+begin
+  -- plpgsql, not sql: a sql function would stop at the first row, taking one lock
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('payments_post'), b.bucket)
+     from (select distinct (pg_catalog.hashtext(a::text) & 255) as bucket from unnest(account_ids) a) b
+    order by b.bucket;
+end
+$$;
+comment on function internal.lock_account_postings(uuid[]) is
+  'Takes the transaction advisory locks that serialise postings for these accounts (256 buckets, in order).';
+revoke all on function internal.lock_account_postings(uuid[]) from public;
+
 create or replace function internal.payments_post(account_ids uuid[])
 returns integer
 language plpgsql volatile security definer
@@ -25,13 +44,7 @@ as $$
 declare
   allocated integer;
 begin
-  -- Serialise postings per account (a webhook and a reconcile may post for the same account at once): a
-  -- transaction advisory lock per bucket of accounts (at most 256 locks, taken in order, so a posting of 50,000
-  -- accounts neither fills the lock table nor deadlocks), taken before the statements below so that each of them
-  -- sees what a posting that held the lock before committed.
-  perform pg_catalog.pg_advisory_xact_lock(hashtext('payments_post'), b.bucket)
-     from (select distinct (hashtext(a::text) & 255) as bucket from unnest(account_ids) a) b
-    order by b.bucket;
+  perform internal.lock_account_postings(account_ids);
 
   -- 1. One ledger credit per payment that has none yet (bank payments are written with theirs).
   with pending as (

@@ -59,7 +59,7 @@ begin
   end if;
   -- Serialised with the account's postings (internal.payments_post takes the same lock), so the credit checked
   -- here is not allocated to an invoice meanwhile.
-  perform pg_catalog.pg_advisory_xact_lock(hashtext('payments_post'), hashtext(acct.id::text) & 255);
+  perform internal.lock_account_postings(array[acct.id]);
   select -coalesce(sum(l.amount), 0) into credit from public.ledger_entries l where l.account = acct.id;
   if amount > credit then
     raise exception 'account % holds £% of credit; a refund of £% is more', acct.account_number, greatest(credit, 0), amount
