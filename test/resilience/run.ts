@@ -119,8 +119,10 @@ try {
   const spawnFlows = (command: string, env: Record<string, string>) => {
     const out = createWriteStream(path.join(logDir, `${command}.log`), { flags: 'a' });
     const child = spawn(process.execPath, [path.join(repo, 'bin/flows.js'), command], { env, cwd: repo });
-    child.stdout.pipe(out);
-    child.stderr.pipe(out);
+    // one log for both streams: neither may end it (the other may still write); it ends when both have closed
+    child.stdout.pipe(out, { end: false });
+    child.stderr.pipe(out, { end: false });
+    child.on('close', () => out.end());
     children.add(child);
     child.on('exit', (code, signal) => {
       children.delete(child);
