@@ -291,8 +291,7 @@ begin
   on conflict (invoice, kind) do nothing;
 
   -- A final bill whose credit exceeds what is owed: the credit is refunded (a refund due, paid by the ESCO),
-  -- which debits the ledger back to zero. Credit from over-payments is applied to the final invoice by the
-  -- payments' own allocation (oldest due first).
+  -- which debits the ledger back to zero.
   with due as (
     select i.id, i.esco, i.account, i.number, -i.amount_due as amount
       from public.invoices i
@@ -311,9 +310,10 @@ begin
     from due d
    where 'billing:' || d.id in (select r.source from refund r)
   on conflict (invoice, kind) do nothing;
+  -- Money the accounts already hold (over-payments, payments released from a voided invoice) pays the new
+  -- invoices at once, oldest due first, so that an invoice the credit covers is never chased as unpaid.
   credited := array(select distinct i.account from public.invoices i
-                     where i.id = any (invoice_ids) and i.status = 'issued' and i.is_final and i.kind = 'invoice'
-                       and i.balance_brought_forward < 0);
+                     where i.id = any (invoice_ids) and i.status = 'issued' and i.kind = 'invoice');
   if cardinality(credited) > 0 then
     perform internal.payments_post(credited);
   end if;
@@ -598,6 +598,15 @@ begin
          jsonb_build_object('rule', 'credit_note', 'credits_line', l.id)
     from public.invoice_lines l where l.invoice = i.id and l.line_type <> 'account_balance';
   update public.invoices x set status = 'void', void_reason = reason where x.id = i.id;
+  -- The money that paid it is the account's again (credit, as the credit note's ledger entry says): it pays the
+  -- account's other open invoices, and the rebill when that is issued.
+  perform internal.lock_account_postings(array[i.account]);
+  with released as (
+    delete from public.payment_allocations a where a.invoice = i.id returning a.payment
+  )
+  update public.payments p set status = 'received'
+   where p.id in (select r.payment from released r) and p.status = 'allocated';
+  perform internal.payments_post(array[i.account]);
   -- estimates it trued up are open again; its own estimates no longer count (void invoices are skipped)
   update internal.billing_estimates e set trued_up_by = null where e.trued_up_by = i.id;
   perform internal.issue_invoices(array[credit_id]);

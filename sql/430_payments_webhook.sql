@@ -158,6 +158,10 @@ begin
       values (acct.esco, acct.id, 'adjustment', amount, 'Card refund');
       update public.payments p set status = 'refunded'
        where p.id = payment_id and (select sum(r.amount) from public.refunds r where r.payment = p.id) >= p.amount;
+      -- the refunded money no longer pays invoices; the account's other credit may pay them again
+      perform internal.lock_account_postings(array[acct.id]);
+      perform internal.payments_release_refunded(array[payment_id]);
+      perform internal.payments_post(array[acct.id]);
       v_outcome := 'refund_recorded';
     else
       v_outcome := 'refund_exists';

@@ -71,13 +71,16 @@ begin
   --    allocated becomes allocated. (`= any (account_ids)`, not `in (select unnest(…))`: the planner then knows how
   --    many payments there are and joins them to the invoices by hash, never in a nested loop.)
   with money as materialized (
+    -- less what the provider refunded of it (internal.payments_release_refunded)
     select p.id, p.esco, p.account, p.received_at,
-           p.amount - coalesce((select sum(a.amount) from public.payment_allocations a where a.payment = p.id), 0) as left_over
+           p.amount - coalesce((select sum(a.amount) from public.payment_allocations a where a.payment = p.id), 0)
+             - coalesce((select sum(r.amount) from public.refunds r where r.payment = p.id and r.source like 'stripe:%'), 0)
+             as left_over
       from public.payments p
      where p.account = any (account_ids) and p.status = 'received' and p.ledger_entry is not null
   ), refunded as (
     -- refunds of account credit (asked by an operator, or the final bill's) took unallocated money: that much of
-    -- the account's money may not pay invoices. (A card refund is the provider's: its payment is marked refunded.)
+    -- the account's money may not pay invoices. (A card refund is the provider's: it comes off its payment, above.)
     select r.account, sum(r.amount) as amount
       from public.refunds r
      where r.account = any (account_ids) and r.status <> 'cancelled' and (r.source is null or r.source like 'billing:%')
@@ -132,6 +135,58 @@ $$;
 comment on function internal.payments_post(uuid[]) is
   'Credits each new payment of the accounts to the ledger once, then allocates their unallocated money to open invoices, oldest due first.';
 revoke all on function internal.payments_post(uuid[]) from public;
+
+-- Money the provider refunded (a card refund: the payment's public.refunds rows with a stripe: source) pays nothing
+-- any more. It comes off what the payment left unallocated first, then off its allocations, the invoice due last
+-- first; those invoices are owed again (partially_paid, or issued when nothing pays them now). The caller holds
+-- the account's posting lock and posts the account afterwards (its other credit may pay them).
+create or replace function internal.payments_release_refunded(payment_ids uuid[]) returns void
+language plpgsql volatile
+set search_path = ''
+as $$
+declare
+  released uuid[];
+begin
+  with excess as (
+    select p.id,
+           coalesce((select sum(a.amount) from public.payment_allocations a where a.payment = p.id), 0)
+             + coalesce((select sum(r.amount) from public.refunds r where r.payment = p.id and r.source like 'stripe:%'), 0)
+             - p.amount as amount
+      from public.payments p
+     where p.id = any (payment_ids)
+  ), ranked as (
+    -- upto: the running total of the payment's allocations, the invoice due last first
+    select a.id, a.invoice, a.amount, e.amount as excess,
+           sum(a.amount) over (partition by a.payment order by i.due_date desc nulls first, i.issued_at desc, a.id desc)
+             as upto
+      from excess e
+      join public.payment_allocations a on a.payment = e.id
+      join public.invoices i on i.id = a.invoice
+     where e.amount > 0
+  ), cut as (
+    -- what each allocation keeps once the excess is taken from the top of the running total
+    select r.id, r.invoice, greatest(0, r.upto - r.excess) as keeps
+      from ranked r
+     where r.upto - r.amount < r.excess
+  ), removed as (
+    delete from public.payment_allocations a using cut c where a.id = c.id and c.keeps <= 0 returning a.invoice
+  ), reduced as (
+    update public.payment_allocations a set amount = c.keeps from cut c where a.id = c.id and c.keeps > 0
+    returning a.invoice
+  )
+  select coalesce(array_agg(distinct x.invoice), '{}') into released
+    from (select invoice from removed union all select invoice from reduced) x;
+
+  update public.invoices i
+     set status = case when coalesce(s.paid, 0) = 0 then 'issued' else 'partially_paid' end
+    from (select x.id, (select sum(a.amount) from public.payment_allocations a where a.invoice = x.id) as paid
+            from unnest(released) x(id)) s
+   where i.id = s.id and i.status in ('paid', 'partially_paid');
+end
+$$;
+comment on function internal.payments_release_refunded(uuid[]) is
+  'Takes money the provider refunded off its payments: unallocated money first, then allocations (invoice due last first), reopening those invoices.';
+revoke all on function internal.payments_release_refunded(uuid[]) from public;
 
 -- public.payment_allocations ----------------------------------------------------------------------------------
 

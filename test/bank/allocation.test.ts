@@ -16,7 +16,16 @@ let n = 0;
 beforeAll(async () => {
   esco = await makeBankEsco(ctx.pool, 'ALLOC', {
     iban: 'GB82WEST12345698765432',
-    references: ['AL-000001', 'AL-000002', 'AL-000003', 'AL-000004', 'AL-000005', 'AL-000006', 'AL-000007'],
+    references: [
+      'AL-000001',
+      'AL-000002',
+      'AL-000003',
+      'AL-000004',
+      'AL-000005',
+      'AL-000006',
+      'AL-000007',
+      'AL-000008',
+    ],
   });
 });
 
@@ -232,9 +241,64 @@ describe('allocation', () => {
   });
 });
 
+const operator = <T>(sql: string, values: unknown[]) =>
+  committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) => one<{ r: T }>(c, sql, values));
+
+describe('credit and voided invoices', () => {
+  /** A draft invoice, issued through billing's own path (internal.issue_invoices). */
+  async function issue(account: string, total: string): Promise<string> {
+    const { id } = await one<{ id: string }>(
+      ctx.pool,
+      `insert into public.invoices (esco, account, kind, status, period_start, period_end, vat_rate_pct,
+                                    supply_subtotal, vat, total)
+       values ($1, $2, 'invoice', 'draft', '2026-10-01', '2026-11-01', 0, $3, 0, $3) returning id`,
+      [esco.id, account, total],
+    );
+    await one(ctx.pool, `select internal.issue_invoices(array[$1::uuid])`, [id]);
+    return id;
+  }
+  const invoices = (account: string) =>
+    many<{ id: string; status: string; paid: string }>(
+      ctx.pool,
+      `select i.id, i.status, coalesce((select sum(a.amount) from public.payment_allocations a where a.invoice = i.id), 0)::text as paid
+         from public.invoices i where i.account = $1 and i.kind = 'invoice' order by i.total`,
+      [account],
+    );
+
+  it('pays an invoice from the credit when it is issued, and frees the money of a voided invoice', async () => {
+    const acct = esco.accounts['AL-000008']!;
+    await pay('AL-000008', '50.00', 7); // no invoice yet: all credit
+    const covered = await issue(acct, '30.00');
+    expect((await invoices(acct)).map((i) => [i.status, i.paid])).toEqual([['paid', '30.00']]);
+    const partly = await issue(acct, '45.00');
+    expect((await invoices(acct)).map((i) => [i.status, i.paid])).toEqual([
+      ['paid', '30.00'],
+      ['partially_paid', '20.00'],
+    ]);
+    expect(await balance(acct)).toBe('25.00');
+
+    // voided (its credit note reverses the debit): the 30.00 that paid it pays the other invoice; 5.00 is credit
+    await operator(`select to_jsonb(public.invoice_void($1, 'wrong tariff')) as r`, [covered]);
+    expect((await invoices(acct)).map((i) => [i.id, i.status, i.paid])).toEqual([
+      [covered, 'void', '0'],
+      [partly, 'paid', '45.00'],
+    ]);
+    expect(await balance(acct)).toBe('-5.00');
+    expect(await many(ctx.pool, `select status from public.payments where account = $1`, [acct])).toEqual([
+      { status: 'received' },
+    ]);
+    // the 5.00 left pays the rebill in part
+    await issue(acct, '32.00');
+    expect((await invoices(acct)).map((i) => [i.status, i.paid])).toEqual([
+      ['void', '0'],
+      ['partially_paid', '5.00'],
+      ['paid', '45.00'],
+    ]);
+    expect(await balance(acct)).toBe('27.00');
+  });
+});
+
 describe('refunds', () => {
-  const operator = <T>(sql: string, values: unknown[]) =>
-    committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) => one<{ r: T }>(c, sql, values));
   const request = (account: string, amount: string, reason = 'Customer asked') =>
     operator<{ id: string; status: string }>(`select to_jsonb(public.refund_request($1, $2, $3)) as r`, [
       account,

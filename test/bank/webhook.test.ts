@@ -16,7 +16,7 @@ let meterId: string;
 beforeAll(async () => {
   esco = await makeBankEsco(ctx.pool, 'CARD', {
     iban: 'GB29NWBK60161331926819',
-    references: ['CARD-000001', 'CARD-000002'],
+    references: ['CARD-000001', 'CARD-000002', 'CARD-000003'],
   });
   await ctx.pool.query(`update public.accounts set billing_mode = 'prepay' where id = $1`, [
     esco.accounts['CARD-000002'],
@@ -170,6 +170,81 @@ describe('payment webhooks', () => {
       data: { object: { id: 'pi_f', metadata: {} } },
     });
     expect((await deliver(failed, sign(failed))).status).toBe('payment_failed');
+  });
+
+  it('takes refunded money off what the payment left over first, then off its latest invoices', async () => {
+    const acct = esco.accounts['CARD-000003']!;
+    const invoice = async (total: string, due: string) => {
+      const { id } = await one<{ id: string }>(
+        ctx.pool,
+        `insert into public.invoices (esco, account, kind, status, number, period_start, period_end, vat_rate_pct,
+                                      supply_subtotal, vat, total, issued_at, due_date)
+         values ($1, $2, 'invoice', 'issued', 'CARD-' || $4::text, '2026-09-01', '2026-10-01', 0, $3, 0, $3, now(), $4::date)
+         returning id`,
+        [esco.id, acct, total, due],
+      );
+      await ctx.pool.query(
+        `insert into public.ledger_entries (esco, account, kind, amount, invoice, description)
+         values ($1, $2, 'invoice', $3, $4, 'Invoice')`,
+        [esco.id, acct, total, id],
+      );
+      await one(ctx.pool, `select internal.payments_post(array[$1::uuid])`, [acct]);
+    };
+    const refund = (id: string, pence: number) =>
+      JSON.stringify({
+        id,
+        type: 'charge.refunded',
+        data: {
+          object: { id: 'ch_5', payment_intent: 'pi_5', amount_refunded: pence, metadata: { account_id: acct } },
+        },
+      });
+    const invoices = () =>
+      many<{ due: string; status: string; paid: string }>(
+        ctx.pool,
+        `select to_char(i.due_date, 'MM-DD') as due, i.status,
+                coalesce((select sum(a.amount) from public.payment_allocations a where a.invoice = i.id), 0)::text as paid
+           from public.invoices i where i.account = $1 order by i.due_date`,
+        [acct],
+      );
+    const balance = async () =>
+      (
+        await one<{ b: string }>(
+          ctx.pool,
+          `select sum(amount)::text as b from public.ledger_entries where account = $1`,
+          [acct],
+        )
+      ).b;
+
+    await invoice('30.00', '2026-10-10');
+    await invoice('40.00', '2026-10-20');
+    const paid = succeeded('evt_5', 'pi_5', acct, 10000); // both invoices and 30.00 credit
+    await deliver(paid, sign(paid));
+    expect(await balance()).toBe('-30.00');
+
+    // 20.00 refunded: it comes off the 30.00 left over; the invoices stay paid
+    await deliver(refund('evt_5r1', 2000), sign(refund('evt_5r1', 2000)));
+    expect((await invoices()).map((i) => i.status)).toEqual(['paid', 'paid']);
+    // only the 10.00 not refunded pays the next invoice
+    await invoice('15.00', '2026-11-10');
+    expect((await invoices()).map((i) => [i.due, i.status, i.paid])).toEqual([
+      ['10-10', 'paid', '30.00'],
+      ['10-20', 'paid', '40.00'],
+      ['11-10', 'partially_paid', '10.00'],
+    ]);
+    expect(await balance()).toBe('5.00');
+
+    // 30.00 more refunded: nothing is left over, so the invoices due last are owed again
+    await deliver(refund('evt_5r2', 5000), sign(refund('evt_5r2', 5000)));
+    expect((await invoices()).map((i) => [i.due, i.status, i.paid])).toEqual([
+      ['10-10', 'paid', '30.00'],
+      ['10-20', 'partially_paid', '20.00'],
+      ['11-10', 'issued', '0'],
+    ]);
+    expect(await balance()).toBe('35.00'); // = what the invoices owe
+    const again = succeeded('evt_6', 'pi_6', acct, 3500);
+    await deliver(again, sign(again));
+    expect((await invoices()).map((i) => i.status)).toEqual(['paid', 'paid', 'paid']);
+    expect(await balance()).toBe('0.00');
   });
 
   it('is not callable without a token (anon)', async () => {
