@@ -161,9 +161,9 @@ begin
       join open_invoices o on o.esco = l.esco and o.outstanding = l.amount
                           and l.received_on between o.issued_on and o.due_on + window_days
      where l.id not in (select b.id from by_name b)
-       -- not an invoice that rule 2 paid in this pass
-       and not exists (select 1 from by_name b join lines bl on bl.id = b.id
-                        where b.account = o.account and bl.amount = o.outstanding)
+       -- not an invoice that rule 2 paid in this pass (NOT IN: a hashed subplan, linear whatever the estimates;
+       -- NOT EXISTS was planned as a nested loop over a materialised by_name, quadratic in the lines)
+       and (o.account, o.outstanding) not in (select b.account, bl.amount from by_name b join lines bl on bl.id = b.id)
      group by l.id
     having count(*) = 1
   ), chosen as (
