@@ -25,7 +25,7 @@ const demoDays = 90;
 
 export async function runDev(): Promise<void> {
   const env = processEnv();
-  const config = loadConfig(['database', 'roles', 'worker', 'token', 'notify'], env);
+  const config = loadConfig(['database', 'roles', 'worker', 'token', 'notify', 'metrics'], env);
   const log = createLogger(config.runtime);
   logNotifyChannels(config.notify, log);
   exitOnSignals(log, config.runtime.shutdownTimeoutMs);
@@ -42,7 +42,7 @@ export async function runDev(): Promise<void> {
     onShutdown('realtime', () => realtime.close());
 
     const workerUrl = config.worker.url ?? loginUrl(db.adminUrl, config.roles, 'worker');
-    const worker = await startWorker(workerUrl, config.worker, log);
+    const worker = await startWorker(workerUrl, config.worker, log, config.metrics);
     onShutdown('worker', () => worker.stop());
     exitOnCrash(worker, log);
 
