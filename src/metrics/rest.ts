@@ -1,6 +1,7 @@
-// The REST gateway's metrics, served on its admin port beside /live and /ready. Pool gauges use
-// PostgREST's names (pgrst_db_pool_*), so dashboards work against either server; PostgREST has no
-// request metrics, so those are ours (flows_rest_*). The gateway calls `observe` once per response.
+// The REST gateway's metrics, served on its admin port beside /live and /ready. Pool and schema cache
+// series use PostgREST's names (pgrst_db_pool_*, pgrst_schema_cache_*), so dashboards work against either
+// server; PostgREST has no request metrics, so those are ours (flows_rest_*). The gateway calls `observe`
+// once per response and `schemaCacheLoaded` after each schema cache load.
 import type pg from 'pg';
 import { Registry } from './registry.ts';
 
@@ -24,6 +25,8 @@ export interface RestMetrics {
   registry: Registry;
   /** Records one answered request; `seconds` from its arrival to the response. */
   observe(method: string, url: string, status: number, seconds: number): void;
+  /** Records one schema cache load: its outcome and, when it succeeded, how long its queries took. */
+  schemaCacheLoaded(status: 'SUCCESS' | 'FAIL', querySeconds?: number): void;
 }
 
 export function restMetrics(pool: pg.Pool, poolMax: number): RestMetrics {
@@ -51,6 +54,15 @@ export function restMetrics(pool: pg.Pool, poolMax: number): RestMetrics {
     'Connections the pool holds: total (open) and idle.',
     ['state'],
   );
+  const cacheQueryTime = registry.gauge(
+    'pgrst_schema_cache_query_time_seconds',
+    'The query time in seconds of the last schema cache load',
+  );
+  const cacheLoads = registry.counter(
+    'pgrst_schema_cache_loads_total',
+    'The total number of times the schema cache was loaded',
+    ['status'],
+  );
   max.set({}, poolMax);
   timeouts.inc({}, 0);
   registry.onCollect(() => {
@@ -69,6 +81,10 @@ export function restMetrics(pool: pg.Pool, poolMax: number): RestMetrics {
       // The gateway answers 504 only for PGRST003, a pool acquisition timeout.
       if (status === 504) timeouts.inc();
       latency.observe({ route }, seconds);
+    },
+    schemaCacheLoaded(status, querySeconds) {
+      cacheLoads.inc({ status });
+      if (querySeconds !== undefined) cacheQueryTime.set({}, querySeconds);
     },
   };
 }

@@ -112,7 +112,8 @@ export function authenticatorPool(config: RestConfig, logger: Logger): ClosableP
 
 export async function startGateway(config: RestConfig, logger: Logger, options: GatewayOptions = {}): Promise<Gateway> {
   const { pool, end: endPool } = authenticatorPool(config, logger);
-  const holder = new SchemaCacheHolder(config, pool, logger);
+  const metrics = restMetrics(pool, config.dbPool);
+  const holder = new SchemaCacheHolder(config, pool, logger, metrics.schemaCacheLoaded);
   try {
     await holder.start();
   } catch (error) {
@@ -120,7 +121,6 @@ export async function startGateway(config: RestConfig, logger: Logger, options: 
     throw error;
   }
   const deps: Deps = { config, pool, cache: () => holder.current(), cacheSettled: () => holder.settled() };
-  const metrics = restMetrics(pool, config.dbPool);
   let closing = false;
   const server = createServer(
     createRequestListener(deps, createAuthenticator(config), logger, {

@@ -5,6 +5,7 @@ import { startGateway, type Gateway } from '../../src/rest/gateway.ts';
 import { restConfig } from '../rest/support/config.ts';
 import { fixtureSql } from '../rest/support/fixture.ts';
 import { useGateway } from '../rest/support/gateway.ts';
+import { eventually } from '../support/eventually.ts';
 import { logSink } from './log-sink.ts';
 
 const gw = useGateway({
@@ -54,6 +55,32 @@ describe('REST metrics', () => {
     expect(available).toBeLessThanOrEqual(3);
     expect(text).toContain('pgrst_db_pool_waiting 0');
     expect(text).toMatch(/^flows_rest_db_pool_connections\{state="idle"\} \d+$/m);
+  });
+
+  it('reports schema cache loads and the last load’s query time under PostgREST’s names', async () => {
+    const loads = (text: string, status: string) => sample(text, `pgrst_schema_cache_loads_total{status="${status}"}`);
+    const before = await metrics();
+    expect(loads(before, 'SUCCESS')).toBeGreaterThanOrEqual(1);
+    expect(sample(before, 'pgrst_schema_cache_query_time_seconds')).toBeGreaterThan(0);
+    await gw.admin.query(`notify pgrst, 'reload schema'`);
+    await eventually(async () => loads(await metrics(), 'SUCCESS') === loads(before, 'SUCCESS') + 1);
+
+    // a load that fails (a configured schema dropped) counts as FAIL; the cache loaded before stays in use
+    await gw.admin.query(`create schema metrics_gone`);
+    const config = { PGRST_DB_ANON_ROLE: gw.db.roles.anon, PGRST_ADMIN_SERVER_PORT: '0' };
+    const gateway = await startGateway(
+      restConfig(gw.db.authenticatorUrl, { ...config, PGRST_DB_SCHEMAS: 'test,metrics_gone' }),
+      pino({ level: 'silent' }),
+    );
+    try {
+      const scrape = async () => (await fetch(`${gateway.adminUrl}/metrics`)).text();
+      expect(loads(await scrape(), 'FAIL')).toBe(0);
+      await gw.admin.query(`drop schema metrics_gone; notify pgrst, 'reload schema'`);
+      await eventually(async () => loads(await scrape(), 'FAIL') === 1);
+      expect((await fetch(`${gateway.url}/clients?id=eq.0`)).status).toBe(200);
+    } finally {
+      await gateway.close();
+    }
   });
 
   it('counts pool acquisition timeouts (504 PGRST003) as PostgREST does', async () => {

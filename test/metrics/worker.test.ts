@@ -9,6 +9,7 @@ import { databaseCheck, runChecks } from '../../src/metrics/health.ts';
 import { workerMetrics } from '../../src/metrics/worker.ts';
 import { startWorker, type RunningWorker } from '../../src/worker/run.ts';
 import { usePool, useTestDatabase } from '../support/database.ts';
+import { eventually } from '../support/eventually.ts';
 
 const log = createLogger({ env: 'test', logLevel: 'silent', shutdownTimeoutMs: 1000 });
 const workerConfig = {
@@ -23,14 +24,6 @@ const workerConfig = {
 function sample(text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('worker metrics server', () => {
@@ -52,7 +45,7 @@ describe('worker metrics server', () => {
   it('answers /live and, once polling, /ready with each check', async () => {
     expect(worker.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect((await get('/live')).status).toBe(200);
-    await until(async () => (await get('/ready')).status === 200);
+    await eventually(async () => (await get('/ready')).status === 200);
     expect(await (await get('/ready')).json()).toEqual({ ready: true, checks: { database: 'ok', polling: 'ok' } });
     expect((await get('/nope')).status).toBe(404);
   });
@@ -61,7 +54,7 @@ describe('worker metrics server', () => {
     await ctx.pool.query(`select internal.enqueue('system__heartbeat', '{"source":"metrics"}')`);
     await ctx.pool.query(`select internal.enqueue('system__heartbeat', '{"source": 42}')`);
     let text = '';
-    await until(async () => {
+    await eventually(async () => {
       text = await (await get('/metrics')).text();
       return (
         sample(text, 'flows_worker_jobs_total{task="system__heartbeat",outcome="success"}') === 1 &&

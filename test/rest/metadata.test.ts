@@ -1,18 +1,10 @@
 // Schema cache reload (contract §10), OPTIONS and CORS (§11), OpenAPI at `/` (§10).
 import { describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.ts';
 import { fixtureSql } from './support/fixture.ts';
 import { useGateway } from './support/gateway.ts';
 
 const gw = useGateway({ fixture: fixtureSql, variables: () => ({ PGRST_DB_SCHEMAS: 'test' }) });
-
-/** Polls until `check` passes (the reload is asynchronous to the NOTIFY). */
-async function eventually(check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error('condition not met in time');
-}
 
 describe('schema cache reload', () => {
   it('sees new tables and functions after NOTIFY pgrst', async () => {
