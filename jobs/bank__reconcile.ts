@@ -8,17 +8,17 @@ import { defineTask } from '../src/worker/define-task.ts';
 const payload = z.object({
   esco: z.uuid().optional(),
   statement: z.uuid().optional(),
-  /** Rule 2: how alike the payer's name must be (0–1). */
-  name_threshold: z.number().min(0).max(1).default(0.6),
-  /** Rule 3: days after the due date a payment of the exact amount still counts. */
-  window_days: z.number().int().min(0).max(366).default(45),
+  /** Rule 2: how alike the payer's name must be (0–1); default: the ESCO's billing settings. */
+  name_threshold: z.number().min(0).max(1).optional(),
+  /** Rule 3: days after the due date a payment of the exact amount still counts; default: the ESCO's settings. */
+  window_days: z.number().int().min(0).max(366).optional(),
 });
 
 export default defineTask(payload, async ({ esco, statement, name_threshold, window_days }, helpers) => {
   const { rows } = await helpers.withPgClient((client) =>
     client.query<{ result: { matched: number; waiting: number } }>(
       'select internal.bank_reconcile($1, $2, $3, $4) as result',
-      [esco ?? null, statement ?? null, name_threshold, window_days],
+      [esco ?? null, statement ?? null, name_threshold ?? null, window_days ?? null],
     ),
   );
   helpers.logger.info(

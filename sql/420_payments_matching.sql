@@ -70,12 +70,15 @@ revoke all on function internal.bank_lines_post(uuid[], uuid[], text[], text) fr
 --     consecutive words of the text joined without separators, so "ABC 123-456" finds the reference ABC123456 and
 --     so does "ref:abc123456"; a line whose text names two different accounts matches neither.
 --  2. amount_name — the amount is what an open invoice still owes and a holder or payer of its account has a name
---     like the counterparty's (internal.name_similarity ≥ name_threshold).
+--     like the counterparty's (internal.name_similarity ≥ the name threshold).
 --  3. unique_amount — the only open invoice in the ESCO that owes exactly that amount, the money arriving between
---     its issue date and window_days after it is due.
--- Rules 2 and 3 see what rule 1 paid. One account per line, else the line waits for review.
+--     its issue date and the window's days after it is due.
+-- The threshold and window are each ESCO's billing settings (match_name_threshold, match_window_days; their
+-- defaults 0.60 and 45 where the ESCO has no settings yet); name_threshold / window_days, when given, override
+-- them for this run. Rules 2 and 3 see what rule 1 paid. One account per line, else the line waits for review.
 create or replace function internal.bank_reconcile(esco_id uuid default null, statement_id uuid default null,
-                                                   name_threshold numeric default 0.6, window_days integer default 45)
+                                                   name_threshold numeric default null,
+                                                   window_days integer default null)
 returns jsonb
 language plpgsql volatile security definer
 set search_path = ''
@@ -129,12 +132,15 @@ begin
 
   -- Rules 2 and 3, for the credits rule 1 left.
   with lines as materialized (
-    select t.id, t.esco, t.amount, coalesce(t.booking_date, t.value_date) as received_on, t.counterparty_name
+    select t.id, t.esco, t.amount, coalesce(t.booking_date, t.value_date) as received_on, t.counterparty_name,
+           coalesce(bank_reconcile.name_threshold, s.match_name_threshold, 0.60) as name_threshold,
+           coalesce(bank_reconcile.window_days, s.match_window_days, 45) as window_days
       from public.bank_transactions t
+      left join public.billing_settings s on s.esco = t.esco
      where t.status = 'unmatched' and t.amount > 0
        and (esco_id is null or t.esco = esco_id)
        and (statement_id is null or t.statement = statement_id)
-       for update skip locked
+       for update of t skip locked
   ), open_invoices as materialized (
     select i.id, i.esco, i.account, i.issued_at::date as issued_on,
            coalesce(i.due_date, i.issued_at::date + 30) as due_on,
@@ -152,14 +158,14 @@ begin
                      from public.customer_accounts ca
                      join public.customers c on c.id = ca.customer
                     where ca.account = o.account and ca.role in ('holder', 'payer')
-                      and internal.name_similarity(c.name, l.counterparty_name) >= name_threshold)
+                      and internal.name_similarity(c.name, l.counterparty_name) >= l.name_threshold)
      group by l.id
     having count(distinct o.account) = 1
   ), by_amount as (
     select l.id, min(o.id::text)::uuid as invoice, min(o.account::text)::uuid as account
       from lines l
       join open_invoices o on o.esco = l.esco and o.outstanding = l.amount
-                          and l.received_on between o.issued_on and o.due_on + window_days
+                          and l.received_on between o.issued_on and o.due_on + l.window_days
      where l.id not in (select b.id from by_name b)
        -- not an invoice that rule 2 paid in this pass (NOT IN: a hashed subplan, linear whatever the estimates;
        -- NOT EXISTS was planned as a nested loop over a materialised by_name, quadratic in the lines)
@@ -183,9 +189,16 @@ begin
 end
 $$;
 comment on function internal.bank_reconcile(uuid, uuid, numeric, integer) is
-  'Matches unmatched bank credits to accounts by the rules of docs/payments.md, writing one payment per line. Safe to run concurrently.';
+  'Matches unmatched bank credits to accounts by the rules of docs/payments.md, writing one payment per line; the name threshold and date window are the ESCO''s settings unless given. Safe to run concurrently.';
 revoke all on function internal.bank_reconcile(uuid, uuid, numeric, integer) from public;
 grant execute on function internal.bank_reconcile(uuid, uuid, numeric, integer) to worker;
+
+-- The matching settings operators keep in their billing settings (columns: migration 0080).
+grant update (match_name_threshold, match_window_days) on public.billing_settings to operator;
+comment on column public.billing_settings.match_name_threshold is
+  'Bank matching, rule 2: how alike (0–1) the payer''s name must be to a holder''s or payer''s of the account (default 0.60).';
+comment on column public.billing_settings.match_window_days is
+  'Bank matching, rule 3: days after an invoice''s due date a payment of its exact amount is still matched to it (default 45).';
 
 -- How alike two names are, 0–1: the share of the shorter name's words (letters and digits, upper case, without
 -- titles and initials) found in the other. "MRS J SMITH" ~ "Jane Smith" = 1; "A N OTHER" ~ "Jane Smith" = 0.

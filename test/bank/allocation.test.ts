@@ -241,6 +241,129 @@ describe('allocation', () => {
   });
 });
 
+describe('matching settings', () => {
+  it("takes rule 2's name threshold and rule 3's window from the ESCO's billing settings", async () => {
+    const cfg = await makeBankEsco(ctx.pool, 'MCFG', {
+      iban: 'GB94BARC10201530093459',
+      references: ['MC-000001', 'MC-000002', 'MC-000003'],
+    });
+    await ctx.pool.query(`insert into public.billing_settings (esco, legal_name) values ($1, 'MCFG Energy')`, [cfg.id]);
+    const settings = (threshold: string, days: number) =>
+      committedAs(ctx.pool, 'operator', { sub: cfg.operatorSub }, (c) =>
+        c.query(`update public.billing_settings set match_name_threshold = $1, match_window_days = $2`, [
+          threshold,
+          days,
+        ]),
+      );
+    const holder = async (ref: string, name: string) => {
+      const c = await one<{ id: string }>(
+        ctx.pool,
+        `insert into public.customers (esco, name) values ($1, $2) returning id`,
+        [cfg.id, name],
+      );
+      await ctx.pool.query(
+        `insert into public.customer_accounts (customer, account, esco, role) values ($1, $2, $3, 'holder')`,
+        [c.id, cfg.accounts[ref], cfg.id],
+      );
+    };
+    await holder('MC-000001', 'Jane Smith Brown');
+    await holder('MC-000002', 'Someone Else');
+    const daysAgo = (n: number) => new Date(Date.now() - n * 86_400_000).toISOString().slice(0, 10);
+    for (const [ref, total, due] of [
+      ['MC-000001', '41.00', daysAgo(-14)],
+      ['MC-000002', '41.00', daysAgo(-14)], // the same amount: rule 3 cannot choose
+      ['MC-000003', '55.55', daysAgo(10)], // due ten days ago
+    ] as const) {
+      const { id } = await one<{ id: string }>(
+        ctx.pool,
+        `insert into public.invoices (esco, account, kind, status, number, period_start, period_end, vat_rate_pct,
+                                      supply_subtotal, vat, total, issued_at, due_date)
+         values ($1, $2, 'invoice', 'issued', $3, '2026-09-01', '2026-10-01', 0, $4, 0, $4, now() - interval '20 days', $5)
+         returning id`,
+        [cfg.id, cfg.accounts[ref], `MCFG-${ref}`, total, due],
+      );
+      await ctx.pool.query(
+        `insert into public.ledger_entries (esco, account, kind, amount, invoice, description) values ($1, $2, 'invoice', $3, $4, 'Invoice')`,
+        [cfg.id, cfg.accounts[ref], total, id],
+      );
+    }
+    const line = (amount: string, counterparty: string | null) => ({
+      path: `line ${amount}`,
+      entry_reference: null,
+      booking_date: daysAgo(0),
+      value_date: null,
+      booked: true,
+      amount,
+      currency: 'GBP',
+      reversal: false,
+      bank_transaction_code: null,
+      counterparty_name: counterparty,
+      counterparty_account: null,
+      remittance_information: 'ELECTRICITY',
+      end_to_end_id: null,
+    });
+    await importStatement(ctx.pool, 'MCFG', {
+      format: 'csv',
+      format_version: 'test',
+      file_sha256: 'e'.repeat(64),
+      file_name: null,
+      statements: [
+        {
+          path: 'line 1',
+          statement_ref: null,
+          iban: 'GB94BARC10201530093459',
+          sort_code: null,
+          account_number: null,
+          currency: 'GBP',
+          period_from: daysAgo(0),
+          period_to: daysAgo(0),
+          opening_balance: null,
+          closing_balance: null,
+          entries: [line('41.00', 'JANE SMITH GREEN'), line('55.55', null)],
+        },
+      ],
+    });
+    const lines = () =>
+      many<{ status: string; match_rule: string | null }>(
+        ctx.pool,
+        `select status, match_rule from public.bank_transactions where esco = $1 order by position`,
+        [cfg.id],
+      );
+
+    // names alike by 2/3 and the money 10 days after the due date: too little for 0.9 and 5 days
+    await settings('0.90', 5);
+    await one(ctx.pool, `select internal.bank_reconcile($1)`, [cfg.id]);
+    expect(await lines()).toEqual([
+      { status: 'unmatched', match_rule: null },
+      { status: 'unmatched', match_rule: null },
+    ]);
+    // a run may still override them (the job's payload)
+    const client = await ctx.pool.connect();
+    try {
+      await client.query('begin');
+      await one(client, `select internal.bank_reconcile($1, null, 0.6, 45)`, [cfg.id]);
+      const { rows } = await client.query(
+        `select match_rule from public.bank_transactions where esco = $1 order by position`,
+        [cfg.id],
+      );
+      expect(rows.map((l) => l.match_rule)).toEqual(['amount_name', 'unique_amount']);
+    } finally {
+      await client.query('rollback');
+      client.release();
+    }
+    // enough for 0.6 and 15 days
+    await settings('0.60', 15);
+    await one(ctx.pool, `select internal.bank_reconcile($1)`, [cfg.id]);
+    expect(await lines()).toEqual([
+      { status: 'matched', match_rule: 'amount_name' },
+      { status: 'matched', match_rule: 'unique_amount' },
+    ]);
+    // out of range: refused, nothing changes
+    await expect(settings('1.50', 15)).rejects.toMatchObject({ code: '23514' });
+    await expect(settings('0.60', 400)).rejects.toMatchObject({ code: '23514' });
+  });
+});
+
 const operator = <T>(sql: string, values: unknown[]) =>
   committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) => one<{ r: T }>(c, sql, values));
 
