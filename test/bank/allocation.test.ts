@@ -30,21 +30,78 @@ beforeAll(async () => {
 });
 
 /** An issued invoice (billing's table), with its ledger debit as billing writes it. */
-async function invoice(account: string, total: string, due: string): Promise<string> {
+async function invoice(account: string, total: string, due: string, escoId = esco.id): Promise<string> {
   n++;
   const { id } = await one<{ id: string }>(
     ctx.pool,
     `insert into public.invoices (esco, account, kind, status, number, period_start, period_end, vat_rate_pct,
                                   supply_subtotal, vat, total, issued_at, due_date)
      values ($1, $2, 'invoice', 'issued', $3, '2026-09-01', '2026-10-01', 0, $4, 0, $4, now(), $5) returning id`,
-    [esco.id, account, `ALLOC-${n}`, total, due],
+    [escoId, account, `ALLOC-${n}`, total, due],
   );
   await ctx.pool.query(
     `insert into public.ledger_entries (esco, account, kind, amount, invoice, description) values ($1, $2, 'invoice', $3, $4, 'Invoice')`,
-    [esco.id, account, total, id],
+    [escoId, account, total, id],
   );
   return id;
 }
+
+/** A customer holding the account (rule 2 compares the payer's name with theirs). */
+async function holder(escoId: string, account: string, name: string): Promise<void> {
+  const c = await one<{ id: string }>(
+    ctx.pool,
+    `insert into public.customers (esco, name) values ($1, $2) returning id`,
+    [escoId, name],
+  );
+  await ctx.pool.query(
+    `insert into public.customer_accounts (customer, account, esco, role) values ($1, $2, $3, 'holder')`,
+    [c.id, account, escoId],
+  );
+}
+
+/** A statement document of today's credits to one bank account, as the parsers hand it to the import. */
+function statementOf(iban: string, fileSha256: string, entries: StatementDocument['statements'][number]['entries']) {
+  const today = new Date().toISOString().slice(0, 10);
+  const document: StatementDocument = {
+    format: 'csv',
+    format_version: 'test',
+    file_sha256: fileSha256,
+    file_name: null,
+    statements: [
+      {
+        path: 'line 1',
+        statement_ref: null,
+        iban,
+        sort_code: null,
+        account_number: null,
+        currency: 'GBP',
+        period_from: today,
+        period_to: today,
+        opening_balance: null,
+        closing_balance: null,
+        entries,
+      },
+    ],
+  };
+  return document;
+}
+
+/** A credit booked today from a named payer, with no reference to match (rules 2 and 3 only). */
+const creditFrom = (amount: string, counterparty: string | null) => ({
+  path: `line ${amount} ${counterparty ?? ''}`,
+  entry_reference: null,
+  booking_date: new Date().toISOString().slice(0, 10),
+  value_date: null,
+  booked: true,
+  amount,
+  currency: 'GBP',
+  reversal: false,
+  bank_transaction_code: null,
+  counterparty_name: counterparty,
+  counterparty_account: null,
+  remittance_information: 'ELECTRICITY',
+  end_to_end_id: null,
+});
 
 /** Pays through a one-line bank CSV and the reconcile (the real path). */
 async function pay(reference: string, amount: string, day: number): Promise<void> {
@@ -141,72 +198,24 @@ describe('allocation', () => {
   });
 
   it('rule 2 (amount and payer name) and rule 3 (the only invoice of that amount), else review', async () => {
-    const today = new Date().toISOString().slice(0, 10);
     const due = new Date(Date.now() + 14 * 86_400_000).toISOString().slice(0, 10);
-    for (const [ref, name] of [
-      ['AL-000003', 'Jane Smith'],
-      ['AL-000004', 'Tomasz Nowak'],
-    ] as const) {
-      const c = await one<{ id: string }>(
-        ctx.pool,
-        `insert into public.customers (esco, name) values ($1, $2) returning id`,
-        [esco.id, name],
-      );
-      await ctx.pool.query(
-        `insert into public.customer_accounts (customer, account, esco, role) values ($1, $2, $3, 'holder')`,
-        [c.id, esco.accounts[ref], esco.id],
-      );
-    }
+    await holder(esco.id, esco.accounts['AL-000003']!, 'Jane Smith');
+    await holder(esco.id, esco.accounts['AL-000004']!, 'Tomasz Nowak');
     await invoice(esco.accounts['AL-000003']!, '33.33', due);
     await invoice(esco.accounts['AL-000004']!, '33.33', due);
     await invoice(esco.accounts['AL-000005']!, '77.77', due);
-    const entry = (amount: string, counterparty: string) => ({
-      path: `line ${counterparty}`,
-      entry_reference: null,
-      booking_date: today,
-      value_date: null,
-      booked: true,
-      amount,
-      currency: 'GBP',
-      reversal: false,
-      bank_transaction_code: null,
-      counterparty_name: counterparty,
-      counterparty_account: null,
-      remittance_information: 'ELECTRICITY',
-      end_to_end_id: null,
-    });
     const byNumber = await invoice(esco.accounts['AL-000006']!, '5.00', due);
     const { number } = await one<{ number: string }>(ctx.pool, `select number from public.invoices where id = $1`, [
       byNumber,
     ]);
-    const document: StatementDocument = {
-      format: 'csv',
-      format_version: 'test',
-      file_sha256: 'f'.repeat(63) + '1',
-      file_name: null,
-      statements: [
-        {
-          path: 'line 1',
-          statement_ref: null,
-          iban: 'GB82WEST12345698765432',
-          sort_code: null,
-          account_number: null,
-          currency: 'GBP',
-          period_from: today,
-          period_to: today,
-          opening_balance: null,
-          closing_balance: null,
-          entries: [
-            entry('33.33', 'MRS J SMITH'),
-            entry('33.33', 'A N OTHER'),
-            entry('77.77', 'SOMEONE'),
-            // rule 1 through an invoice number ("INV alloc 6" names ALLOC-6)
-            { ...entry('5.00', 'T NOWAK'), remittance_information: `INV ${number.toLowerCase().replace('-', ' ')}` },
-            entry('12.34', 'NOBODY'),
-          ],
-        },
-      ],
-    };
+    const document = statementOf('GB82WEST12345698765432', 'f'.repeat(63) + '1', [
+      creditFrom('33.33', 'MRS J SMITH'),
+      creditFrom('33.33', 'A N OTHER'),
+      creditFrom('77.77', 'SOMEONE'),
+      // rule 1 through an invoice number ("INV alloc 6" names ALLOC-6)
+      { ...creditFrom('5.00', 'T NOWAK'), remittance_information: `INV ${number.toLowerCase().replace('-', ' ')}` },
+      creditFrom('12.34', 'NOBODY'),
+    ]);
     await importStatement(ctx.pool, 'ALLOC', document);
     await one(ctx.pool, `select internal.bank_reconcile($1)`, [esco.id]);
     const rows = await many<{
@@ -255,74 +264,20 @@ describe('matching settings', () => {
           days,
         ]),
       );
-    const holder = async (ref: string, name: string) => {
-      const c = await one<{ id: string }>(
-        ctx.pool,
-        `insert into public.customers (esco, name) values ($1, $2) returning id`,
-        [cfg.id, name],
-      );
-      await ctx.pool.query(
-        `insert into public.customer_accounts (customer, account, esco, role) values ($1, $2, $3, 'holder')`,
-        [c.id, cfg.accounts[ref], cfg.id],
-      );
-    };
-    await holder('MC-000001', 'Jane Smith Brown');
-    await holder('MC-000002', 'Someone Else');
-    const daysAgo = (n: number) => new Date(Date.now() - n * 86_400_000).toISOString().slice(0, 10);
-    for (const [ref, total, due] of [
-      ['MC-000001', '41.00', daysAgo(-14)],
-      ['MC-000002', '41.00', daysAgo(-14)], // the same amount: rule 3 cannot choose
-      ['MC-000003', '55.55', daysAgo(10)], // due ten days ago
-    ] as const) {
-      const { id } = await one<{ id: string }>(
-        ctx.pool,
-        `insert into public.invoices (esco, account, kind, status, number, period_start, period_end, vat_rate_pct,
-                                      supply_subtotal, vat, total, issued_at, due_date)
-         values ($1, $2, 'invoice', 'issued', $3, '2026-09-01', '2026-10-01', 0, $4, 0, $4, now() - interval '20 days', $5)
-         returning id`,
-        [cfg.id, cfg.accounts[ref], `MCFG-${ref}`, total, due],
-      );
-      await ctx.pool.query(
-        `insert into public.ledger_entries (esco, account, kind, amount, invoice, description) values ($1, $2, 'invoice', $3, $4, 'Invoice')`,
-        [cfg.id, cfg.accounts[ref], total, id],
-      );
-    }
-    const line = (amount: string, counterparty: string | null) => ({
-      path: `line ${amount}`,
-      entry_reference: null,
-      booking_date: daysAgo(0),
-      value_date: null,
-      booked: true,
-      amount,
-      currency: 'GBP',
-      reversal: false,
-      bank_transaction_code: null,
-      counterparty_name: counterparty,
-      counterparty_account: null,
-      remittance_information: 'ELECTRICITY',
-      end_to_end_id: null,
-    });
-    await importStatement(ctx.pool, 'MCFG', {
-      format: 'csv',
-      format_version: 'test',
-      file_sha256: 'e'.repeat(64),
-      file_name: null,
-      statements: [
-        {
-          path: 'line 1',
-          statement_ref: null,
-          iban: 'GB94BARC10201530093459',
-          sort_code: null,
-          account_number: null,
-          currency: 'GBP',
-          period_from: daysAgo(0),
-          period_to: daysAgo(0),
-          opening_balance: null,
-          closing_balance: null,
-          entries: [line('41.00', 'JANE SMITH GREEN'), line('55.55', null)],
-        },
-      ],
-    });
+    await holder(cfg.id, cfg.accounts['MC-000001']!, 'Jane Smith Brown');
+    await holder(cfg.id, cfg.accounts['MC-000002']!, 'Someone Else');
+    const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString().slice(0, 10);
+    await invoice(cfg.accounts['MC-000001']!, '41.00', daysAgo(-14), cfg.id);
+    await invoice(cfg.accounts['MC-000002']!, '41.00', daysAgo(-14), cfg.id); // the same amount: rule 3 cannot choose
+    await invoice(cfg.accounts['MC-000003']!, '55.55', daysAgo(10), cfg.id); // due ten days ago
+    await importStatement(
+      ctx.pool,
+      'MCFG',
+      statementOf('GB94BARC10201530093459', 'e'.repeat(64), [
+        creditFrom('41.00', 'JANE SMITH GREEN'),
+        creditFrom('55.55', null),
+      ]),
+    );
     const lines = () =>
       many<{ status: string; match_rule: string | null }>(
         ctx.pool,
