@@ -59,6 +59,22 @@ comment on function internal.billing_bulk_plan(boolean) is
   'Billing statements over many accounts: hash joins and aggregates in memory for this transaction (true), or back (false).';
 revoke all on function internal.billing_bulk_plan(boolean) from public;
 
+-- Whether an account's bill for the period is its final bill: the period holds the end of its last supply (one of
+-- its supplies ends in it and none runs on after it). Not SECURITY DEFINER and without `set search_path`, so that
+-- it is inlined into the set-based draft.
+create or replace function internal.billing_is_final(account_id uuid, period_from date, period_to date)
+returns boolean
+language sql stable
+as $$
+  select exists (select 1 from public.account_supplies s
+                  where s.account = account_id and s.end_date > period_from and s.end_date <= period_to)
+         and not exists (select 1 from public.account_supplies s
+                          where s.account = account_id and (s.end_date is null or s.end_date > period_to))
+$$;
+comment on function internal.billing_is_final(uuid, date, date) is
+  'Whether the period holds the end of the account''s last supply (its bill is the final bill, docs/billing.md).';
+revoke all on function internal.billing_is_final(uuid, date, date) from public;
+
 -- Replaces the drafts of the given accounts for the period with freshly computed ones (one per account),
 -- except for accounts that already have an issued document for it. Returns the drafts made. With `run_id`,
 -- the interval data come from the run's daily aggregate (internal.billing_run_step takes it).
@@ -98,10 +114,7 @@ begin
   heads as materialized (
     select gen_random_uuid() as invoice_id, a.id as account_id, a.esco, a.kind, a.vat_rate_pct, a.tolerance, t.*,
            case when a.kind = 'statement' then internal.prepay_meter_charged(a.id, period_from, period_to) end as charged,
-           exists (select 1 from public.account_supplies s
-                    where s.account = a.id and s.end_date > period_from and s.end_date <= period_to)
-           and not exists (select 1 from public.account_supplies s
-                            where s.account = a.id and (s.end_date is null or s.end_date > period_to)) as is_final
+           internal.billing_is_final(a.id, period_from, period_to) as is_final
       from accts a
       join per p on p.account = a.id
       cross join lateral internal.billing_totals(p.lines, a.vat_rate_pct) t
@@ -136,15 +149,82 @@ comment on function internal.billing_draft(uuid[], date, date, uuid, date) is
   'Replaces the accounts'' drafts for the period with freshly computed ones (set-based); skips accounts already issued.';
 revoke all on function internal.billing_draft(uuid[], date, date, uuid, date) from public;
 
--- Final bills: what the account has at move-out (docs/billing.md, "Final bill at move-out"), recomputed on
--- the drafts given (when drafted, and again when issued, from the ledger as it is then):
+-- Final bills: what the account has at move-out (docs/billing.md, "Final bill at move-out"). The settlement lines
+-- of one final bill, computed from the ledger and the meters as they are now; writes nothing. Used by
+-- internal.final_bill_settle (the drafts) and by the dry run (public.monthly_costs_compute), so both show the
+-- same figures:
 --  * the ledger balance brought forward (B), an `account_balance` line outside the total (it is in the ledger);
 --  * prepay: the credit left on the meters at move-out (Y, their last balance reading at or before the move-out
 --    instant, within a day). The ledger already holds the top-ups and statements, so after this bill it expects
 --    −(B + charges) on the meter; what the meter holds beyond that (meter credit loaded without a payment, or
 --    the meter charging less than the statements) is credited: a `meter_credit` line of −max(0, Y + B + charges),
 --    in the total, outside VAT.
--- amount_due = total + B: the account's ledger balance once the bill is issued.
+-- charges = supply_subtotal + vat + export_credit + community_credit of the bill; the lines take the positions
+-- after last_position (meter credit + 1, balance + 2). amount_due = total + B: the account's ledger balance once
+-- the bill is issued.
+create or replace function internal.final_bill_lines(account_id uuid, kind text, period_from date, period_to date,
+                                                     charges numeric, last_position integer)
+returns table (line_type text, description text, unit_price numeric, amount numeric, inputs jsonb, "position" integer)
+language sql stable
+set search_path = ''
+as $$
+  with ledger as (
+    select coalesce(sum(e.amount), 0) as balance
+      from public.ledger_entries e where e.account = final_bill_lines.account_id
+  ),
+  meter as (
+    select sum(b.balance) as credit,
+           string_agg(format('%s £%s at %s', m.serial, b.balance,
+                             to_char(b."timestamp" at time zone 'Europe/London', 'YYYY-MM-DD HH24:MI')), ', '
+                      order by m.serial) as readings,
+           jsonb_agg(jsonb_build_object('meter', m.id, 'serial', m.serial, 'at', b."timestamp", 'balance', b.balance,
+                                        'move_out', internal.london_midnight(s.end_date)) order by m.serial) as inputs
+      from public.account_supplies s
+      join flows.properties_service_head psh on psh.property = s.property
+      join flows.service_head_meter shm on shm.service_head = psh.service_head
+      join flows.meter_registry m on m.id = shm.meter
+      cross join lateral (
+        select x.balance, x."timestamp" from flows.meter_prepay_balance x
+         where x.meter_id = m.id and x.balance is not null
+           and x."timestamp" <= internal.london_midnight(s.end_date)
+           and x."timestamp" > internal.london_midnight(s.end_date) - interval '1 day'
+         order by x."timestamp" desc limit 1) b
+     where final_bill_lines.kind = 'statement' and s.account = final_bill_lines.account_id
+       and s.end_date > final_bill_lines.period_from and s.end_date <= final_bill_lines.period_to
+  ),
+  settle as (
+    select l.balance, m.credit, m.readings, m.inputs as meter_inputs, final_bill_lines.charges as charges,
+           -greatest(0, m.credit + l.balance + final_bill_lines.charges) as meter_credit
+      from ledger l cross join meter m
+  )
+  select 'meter_credit',
+         case when s.meter_credit < 0
+              then format('Credit left on your prepay meter at move-out (%s): £%s of it not yet on your account',
+                          s.readings, -s.meter_credit)
+              else format('Credit left on your prepay meter at move-out (%s): already on your account balance',
+                          s.readings) end,
+         (-s.meter_credit)::numeric(14, 5), s.meter_credit::numeric(12, 2),
+         jsonb_build_object('rule', 'meter_credit', 'meters', s.meter_inputs, 'meter_credit', s.credit,
+                            'ledger_balance', s.balance, 'charges', s.charges),
+         final_bill_lines.last_position + 1
+    from settle s where s.credit is not null
+  union all
+  select 'account_balance',
+         case when s.balance < 0
+              then 'Credit on your account brought forward (payments, top-ups and credit notes not used yet)'
+              else 'Balance brought forward (earlier bills not paid yet)' end,
+         abs(s.balance)::numeric(14, 5), s.balance::numeric(12, 2),
+         jsonb_build_object('rule', 'account_balance', 'ledger_balance', s.balance),
+         final_bill_lines.last_position + 2
+    from settle s where s.balance <> 0
+$$;
+comment on function internal.final_bill_lines(uuid, text, date, date, numeric, integer) is
+  'The settlement lines of a final bill (meter_credit, account_balance) from the ledger and meters now; writes nothing (docs/billing.md).';
+revoke all on function internal.final_bill_lines(uuid, text, date, date, numeric, integer) from public;
+
+-- Final bills: the settlement lines (internal.final_bill_lines) recomputed on the drafts given (when drafted, and
+-- again when issued, from the ledger as it is then), and their totals. One call per final draft, so a run's
+-- other drafts cost nothing.
 create or replace function internal.final_bill_settle(invoice_ids uuid[]) returns void
 language plpgsql volatile
 set search_path = ''
@@ -161,63 +241,17 @@ begin
   with f as materialized (
     select i.id, i.esco, i.account, i.kind, i.period_start, i.period_end,
            i.supply_subtotal + i.vat + i.export_credit + i.community_credit as charges,
-           (select coalesce(sum(e.amount), 0) from public.ledger_entries e where e.account = i.account) as balance,
            (select coalesce(max(l.position), 0) from public.invoice_lines l where l.invoice = i.id) as last_position
       from public.invoices i
      where i.id = any (invoice_ids) and i.status = 'draft' and i.is_final and i.kind in ('invoice', 'statement')
-  ),
-  meter as (
-    select f.id, sum(b.balance) as credit,
-           string_agg(format('%s £%s at %s', m.serial, b.balance,
-                             to_char(b."timestamp" at time zone 'Europe/London', 'YYYY-MM-DD HH24:MI')), ', '
-                      order by m.serial) as readings,
-           jsonb_agg(jsonb_build_object('meter', m.id, 'serial', m.serial, 'at', b."timestamp", 'balance', b.balance,
-                                        'move_out', internal.london_midnight(s.end_date))) as inputs
-      from f
-      join public.account_supplies s
-        on s.account = f.account and s.end_date > f.period_start and s.end_date <= f.period_end
-      join flows.properties_service_head psh on psh.property = s.property
-      join flows.service_head_meter shm on shm.service_head = psh.service_head
-      join flows.meter_registry m on m.id = shm.meter
-      cross join lateral (
-        select x.balance, x."timestamp" from flows.meter_prepay_balance x
-         where x.meter_id = m.id and x.balance is not null
-           and x."timestamp" <= internal.london_midnight(s.end_date)
-           and x."timestamp" > internal.london_midnight(s.end_date) - interval '1 day'
-         order by x."timestamp" desc limit 1) b
-     where f.kind = 'statement'
-     group by f.id
-  ),
-  settle as (
-    select f.*, m.credit, m.readings, m.inputs as meter_inputs,
-           -greatest(0, m.credit + f.balance + f.charges) as meter_credit
-      from f left join meter m on m.id = f.id
-  ),
-  lines as (
-    select s.id, s.esco, s.last_position + 1 as position, 'meter_credit' as line_type,
-           case when s.meter_credit < 0
-                then format('Credit left on your prepay meter at move-out (%s): £%s of it not yet on your account',
-                            s.readings, -s.meter_credit)
-                else format('Credit left on your prepay meter at move-out (%s): already on your account balance',
-                            s.readings) end as description,
-           -s.meter_credit as unit_price, s.meter_credit as amount,
-           jsonb_build_object('rule', 'meter_credit', 'meters', s.meter_inputs, 'meter_credit', s.credit,
-                              'ledger_balance', s.balance, 'charges', s.charges) as inputs
-      from settle s where s.credit is not null
-    union all
-    select s.id, s.esco, s.last_position + 2, 'account_balance',
-           case when s.balance < 0
-                then 'Credit on your account brought forward (payments, top-ups and credit notes not used yet)'
-                else 'Balance brought forward (earlier bills not paid yet)' end,
-           abs(s.balance), s.balance,
-           jsonb_build_object('rule', 'account_balance', 'ledger_balance', s.balance)
-      from settle s where s.balance <> 0
   )
   insert into public.invoice_lines (invoice, esco, position, line_type, description, quantity, unit, unit_price, amount,
                                     from_date, to_date, inputs)
-  select l.id, l.esco, l.position, l.line_type, l.description, 1, 'item', l.unit_price, l.amount,
-         i.period_start, i.period_end, l.inputs
-    from lines l join public.invoices i on i.id = l.id;
+  select f.id, f.esco, l.position, l.line_type, l.description, 1, 'item', l.unit_price, l.amount,
+         f.period_start, f.period_end, l.inputs
+    from f
+    cross join lateral internal.final_bill_lines(f.account, f.kind, f.period_start, f.period_end, f.charges,
+                                                 f.last_position) l;
 
   update public.invoices i
      set supply_subtotal = t.supply_subtotal, vat = t.vat, export_credit = t.export_credit,
@@ -713,6 +747,8 @@ declare
   a public.accounts;
   period_from date := date_trunc('month', month)::date;
   period_to date := (date_trunc('month', month) + interval '1 month')::date;
+  bill_kind text;
+  final_month boolean;
   lines jsonb;
   result jsonb;
 begin
@@ -724,24 +760,45 @@ begin
   if month is null then
     raise exception 'month is required' using errcode = '22023', hint = 'Pass any day of the month, e.g. 2026-10-01.';
   end if;
+  bill_kind := case a.billing_mode when 'prepay' then 'statement' else 'invoice' end;
+  final_month := internal.billing_is_final(a.id, period_from, period_to);
   select coalesce(jsonb_agg(to_jsonb(l) - 'account' - 'esco' order by l.position), '[]') into lines
     from internal.billing_compute(array[a.id], period_from, period_to, (now() at time zone 'Europe/London')::date) l;
+  -- its settlement at move-out, as the draft and the issued bill get it (internal.final_bill_settle); a month
+  -- without any line makes no bill, so nothing to settle
+  if final_month and jsonb_array_length(lines) > 0 then
+    select lines || coalesce(jsonb_agg(jsonb_build_object(
+                      'position', s.position, 'line_type', s.line_type, 'element', null, 'description', s.description,
+                      'quantity', 1::numeric(14, 3), 'unit', 'item', 'unit_price', s.unit_price, 'amount', s.amount,
+                      'from_date', period_from, 'to_date', period_to, 'estimated', false, 'tariff', null,
+                      'customer_tariff', null, 'inputs', s.inputs) order by s.position), '[]')
+      into lines
+      from internal.billing_totals(lines, a.vat_rate_pct) t
+      cross join lateral internal.final_bill_lines(
+        a.id, bill_kind, period_from, period_to, t.supply_subtotal + t.vat + t.export_credit + t.community_credit,
+        (select max((x ->> 'position')::integer) from jsonb_array_elements(lines) x)) s;
+  end if;
   select jsonb_build_object(
-           'account', a.id, 'account_number', a.account_number,
-           'kind', case a.billing_mode when 'prepay' then 'statement' else 'invoice' end,
-           'period_start', period_from, 'period_end', period_to, 'vat_rate_pct', a.vat_rate_pct,
+           'account', a.id, 'account_number', a.account_number, 'kind', bill_kind,
+           'period_start', period_from, 'period_end', period_to, 'is_final', final_month, 'vat_rate_pct', a.vat_rate_pct,
            'supply_subtotal', t.supply_subtotal, 'vat', t.vat, 'export_credit', t.export_credit,
-           'community_credit', t.community_credit, 'total', t.total, 'estimated', t.estimated,
+           'community_credit', t.community_credit, 'meter_credit', t.meter_credit, 'total', t.total,
+           'balance_brought_forward', b.amount, 'amount_due', (t.total + b.amount)::numeric(12, 2),
+           'estimated', t.estimated,
            'meter_charged_gbp', case when a.billing_mode = 'prepay'
                                      then internal.prepay_meter_charged(a.id, period_from, period_to) end,
            'lines', lines)
     into result
-    from internal.billing_totals(lines, a.vat_rate_pct) t;
+    from internal.billing_totals(lines, a.vat_rate_pct) t
+    cross join lateral (
+      select coalesce(sum((x ->> 'amount')::numeric) filter (where x ->> 'line_type' = 'account_balance'), 0)::numeric(12, 2)
+             as amount
+        from jsonb_array_elements(lines) x) b;
   return result;
 end
 $$;
 comment on function public.monthly_costs_compute(uuid, date) is $$Dry run: the lines and totals an account's bill for a month would have, computed now; writes nothing.
-For the account's customers and the operators of its ESCO. Amounts in £ (strings of numerics), credits negative.$$;
+For the account's final month (its last supply ends in it: is_final) also the settlement at move-out the final bill gets (meter_credit and account_balance lines, balance_brought_forward, amount_due = total + balance_brought_forward), from the ledger and meters as they are now. For the account's customers and the operators of its ESCO. Amounts in £, credits negative.$$;
 revoke all on function public.monthly_costs_compute(uuid, date) from public;
 grant execute on function public.monthly_costs_compute(uuid, date) to customer, operator;
 

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { many, one } from '../../src/db/client.ts';
 import { renderPending } from '../../src/billing/document.ts';
 import { prepareRun, runBilling } from '../../src/billing/run.ts';
-import { usePool, useTestDatabase } from '../support/database.ts';
+import { asRole, usePool, useTestDatabase } from '../support/database.ts';
 import { createEsco, createScenario, fillIntervals, type BillingEsco, type Scenario } from './support.ts';
 
 const db = useTestDatabase();
@@ -57,6 +57,53 @@ const refundsOf = (account: string) =>
     `select amount::text, status, source, reason from public.refunds where account = $1`,
     [account],
   );
+
+/** What a bill shows: the figures as text (exact to the penny and the scale) and every line as stored. */
+interface Figures {
+  kind: string;
+  is_final: boolean;
+  total: string;
+  meter_credit: string;
+  balance_brought_forward: string;
+  amount_due: string;
+  lines: { position: number; line_type: string; description: string; amount: string; [column: string]: unknown }[];
+}
+const LINE_COLUMNS = `position, line_type, element, description, quantity::text as quantity, unit,
+                      unit_price::text as unit_price, amount::text as amount, from_date::text as from_date,
+                      to_date::text as to_date, estimated, inputs`;
+
+/** The final bill of October (draft or issued) of the account. */
+async function billFigures(account: string): Promise<Figures> {
+  const { id, status: _status, ...head } = await finalOf(account);
+  const lines = await many<Figures['lines'][number]>(
+    ctx.pool,
+    `select ${LINE_COLUMNS} from public.invoice_lines where invoice = $1 order by position`,
+    [id],
+  );
+  return { ...head, lines };
+}
+
+/** The dry run of the month, as the account's customer; its lines read as invoice_lines would store them. */
+async function previewFigures(account: Scenario, month = '2026-10-01'): Promise<Figures> {
+  const { p } = await asRole(ctx.pool, 'customer', { sub: account.customerSub }, (c) =>
+    one<{ p: string }>(c, `select public.monthly_costs_compute($1, $2)::text as p`, [account.accountId, month]),
+  );
+  const head = await one<Omit<Figures, 'lines'>>(
+    ctx.pool,
+    `select p ->> 'kind' as kind, (p -> 'is_final')::boolean as is_final, p ->> 'total' as total,
+            p ->> 'meter_credit' as meter_credit, p ->> 'balance_brought_forward' as balance_brought_forward,
+            p ->> 'amount_due' as amount_due
+       from (select $1::jsonb as p) x`,
+    [p],
+  );
+  const lines = await many<Figures['lines'][number]>(
+    ctx.pool,
+    `select ${LINE_COLUMNS} from jsonb_populate_recordset(null::public.invoice_lines, $1::jsonb -> 'lines')
+      order by position`,
+    [p],
+  );
+  return { ...head, lines };
+}
 
 /** A payment of `amount` for the account, posted to the ledger by the payments' own posting. */
 async function pay(account: Scenario, amount: string, source: string): Promise<void> {
@@ -166,6 +213,43 @@ describe('the final bill at move-out', () => {
     expect(lines[2]!.description).toContain('already on your account balance');
   });
 
+  it('the dry run of the final month shows the final bill as drafted: same lines, total, balance and amount due', async () => {
+    for (const s of [overpaid, prepay, toppedUp])
+      expect(await previewFigures(s)).toEqual(await billFigures(s.accountId));
+    // and those are the settled figures (not two bills that both lack the settlement)
+    const credit = await previewFigures(overpaid);
+    expect(credit).toMatchObject({
+      is_final: true,
+      total: '12.85',
+      balance_brought_forward: '-50.00',
+      amount_due: '-37.15',
+    });
+    expect(credit.lines.map((l) => [l.line_type, l.amount])).toEqual([
+      ['standing_charge', '3.60'],
+      ['unit_charge', '8.64'],
+      ['account_balance', '-50.00'],
+    ]);
+    const meter = await previewFigures(prepay);
+    expect(meter).toMatchObject({ is_final: true, total: '-20.00', meter_credit: '-32.85', amount_due: '-20.00' });
+    expect(meter.lines.map((l) => [l.line_type, l.amount])).toEqual([
+      ['standing_charge', '3.60'],
+      ['unit_charge', '8.64'],
+      ['meter_credit', '-32.85'],
+    ]);
+    expect(meter.lines[2]!.description).toContain('£20.00 at 2026-10-09 23:30');
+  });
+
+  it('the dry run of a month before the move-out is not final and settles nothing', async () => {
+    // September: supplied all month, with the same ledger credit and meters, but the supply goes on.
+    for (const s of [overpaid, prepay, toppedUp]) {
+      const p = await previewFigures(s, '2026-09-01');
+      expect(p).toMatchObject({ is_final: false, meter_credit: '0.00', balance_brought_forward: '0.00' });
+      expect(p.amount_due).toBe(p.total);
+      expect(p.lines.length).toBeGreaterThan(0);
+      expect(p.lines.filter((l) => ['meter_credit', 'account_balance'].includes(l.line_type))).toEqual([]);
+    }
+  });
+
   it('a rerun of the run drafts the same final bills', async () => {
     const before = await Promise.all([overpaid, prepay, toppedUp].map((s) => finalOf(s.accountId)));
     await prepareRun(ctx.pool, 'FIN', '2026-10-01', 'test');
@@ -181,7 +265,11 @@ describe('the final bill at move-out', () => {
   it('issuing takes the ledger as it is then, refunds the excess once and leaves every balance at zero', async () => {
     // Another £10.00 arrives between drafting and issuing: the final invoice carries −£60.00.
     await pay(overpaid, '10.00', 'manual:final-overpaid-2');
+    // The dry run previews the bills as issuing will make them, the £10.00 included.
+    const previews = await Promise.all([overpaid, prepay, toppedUp].map((s) => previewFigures(s)));
+    expect(previews[0]).toMatchObject({ balance_brought_forward: '-60.00', amount_due: '-47.15' });
     await ctx.pool.query(`select public.billing_run_issue($1)`, [runId]);
+    expect(await Promise.all([overpaid, prepay, toppedUp].map((s) => billFigures(s.accountId)))).toEqual(previews);
     const f = await finalOf(overpaid.accountId);
     // 12.85 − 60.00 = −£47.15; the over-payments pay the final invoice (allocation), which is paid.
     expect(f).toMatchObject({
