@@ -169,8 +169,14 @@ language sql stable
 set search_path = ''
 as $$
   with ledger as (
+    -- the balance before this bill: once it is issued, its own entries (its debit, the refund due) are left out,
+    -- so a dry run after issue still shows what the bill carried
     select coalesce(sum(e.amount), 0) as balance
-      from public.ledger_entries e where e.account = final_bill_lines.account_id
+      from public.ledger_entries e
+     where e.account = final_bill_lines.account_id
+       and not exists (select 1 from public.invoices i
+                        where i.id = e.invoice and i.period_start = final_bill_lines.period_from
+                          and i.kind = final_bill_lines.kind and i.status <> 'void')
   ),
   meter as (
     select sum(b.balance) as credit,

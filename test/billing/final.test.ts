@@ -270,6 +270,8 @@ describe('the final bill at move-out', () => {
     expect(previews[0]).toMatchObject({ balance_brought_forward: '-60.00', amount_due: '-47.15' });
     await ctx.pool.query(`select public.billing_run_issue($1)`, [runId]);
     expect(await Promise.all([overpaid, prepay, toppedUp].map((s) => billFigures(s.accountId)))).toEqual(previews);
+    // and previewed once issued, the month still shows what the bill carried (not the balance it left)
+    expect(await Promise.all([overpaid, prepay, toppedUp].map((s) => previewFigures(s)))).toEqual(previews);
     const f = await finalOf(overpaid.accountId);
     // 12.85 − 60.00 = −£47.15; the over-payments pay the final invoice (allocation), which is paid.
     expect(f).toMatchObject({
