@@ -16,12 +16,13 @@ const payload = z.object({
 
 export default defineTask(payload, async ({ esco, statement, name_threshold, window_days }, helpers) => {
   const { rows } = await helpers.withPgClient((client) =>
-    client.query<{ result: { matched: number; waiting: number } }>(
+    client.query<{ result: { matched: number; waiting: number; reversed: number } }>(
       'select internal.bank_reconcile($1, $2, $3, $4) as result',
       [esco ?? null, statement ?? null, name_threshold ?? null, window_days ?? null],
     ),
   );
+  const result = rows[0]?.result;
   helpers.logger.info(
-    `bank__reconcile matched ${rows[0]?.result.matched ?? 0}, ${rows[0]?.result.waiting ?? 0} waiting for review`,
+    `bank__reconcile matched ${result?.matched ?? 0}, ${result?.waiting ?? 0} waiting for review, ${result?.reversed ?? 0} returned payments reversed`,
   );
 });

@@ -95,8 +95,8 @@ comment on column public.bank_transactions.counterparty_account is 'Payer or pay
 comment on column public.bank_transactions.remittance_information is 'Remittance information (the payer''s reference text).';
 comment on column public.bank_transactions.end_to_end_id is 'End-to-end id, when the payer gave one.';
 comment on column public.bank_transactions.status is 'unmatched, matched, ignored, debit or pending.';
-comment on column public.bank_transactions.match_rule is 'The rule that matched it (docs/payments.md): reference, manual.';
-comment on column public.bank_transactions.matched_account is 'The account it was matched to.';
+comment on column public.bank_transactions.match_rule is 'The rule that matched it (docs/payments.md): reference, amount_name, unique_amount, manual; on a debit, reversal (a returned payment it reversed).';
+comment on column public.bank_transactions.matched_account is 'The account it was matched to (a reversal: whose payment it returned).';
 comment on column public.bank_transactions.payment is 'The payment it became.';
 comment on column public.bank_transactions.ignore_reason is 'Why an operator ignored it.';
 comment on column public.bank_transactions.decided_by is 'Who matched or ignored it by hand (JWT subject), or the rule engine.';
@@ -141,14 +141,14 @@ create policy select_as_operator on public.refunds for select to operator
   using (esco = any ((select internal.operator_escos())::uuid[]));
 create policy select_as_worker on public.refunds for select to worker using (true);
 
-comment on table public.refunds is 'Money paid back to an account holder: card refunds from the provider, credit at move-out, and refunds operators ask for (public.refund_request).';
+comment on table public.refunds is 'Money paid back to an account holder: card refunds from the provider, payments the bank returned, credit at move-out, and refunds operators ask for (public.refund_request).';
 comment on column public.refunds.id is 'Refund id.';
 comment on column public.refunds.esco is 'ESCO of the account.';
 comment on column public.refunds.account is 'The account refunded.';
 comment on column public.refunds.payment is 'The payment refunded, when there is one.';
 comment on column public.refunds.amount is 'Amount refunded, £.';
 comment on column public.refunds.reason is 'Why.';
-comment on column public.refunds.source is 'Provider event that reported it (stripe:<charge id>:<refund id>); unique.';
+comment on column public.refunds.source is 'What reported it, unique: stripe:<charge id>:<amount refunded> (card refund), bank:<debit line id> (a returned payment), billing:<invoice id> (credit at move-out); null for an operator''s refund_request.';
 comment on column public.refunds.status is 'requested, paid or cancelled.';
 comment on column public.refunds.requested_at is 'When it was requested.';
 comment on column public.refunds.paid_at is 'When the money left.';

@@ -63,6 +63,88 @@ comment on function internal.bank_lines_post(uuid[], uuid[], text[], text) is
   'Posts matched bank credits (locked by the caller): one payment and ledger credit per line, the line marked matched by its rule, then allocation.';
 revoke all on function internal.bank_lines_post(uuid[], uuid[], text[], text) from public;
 
+-- Returned payments: a booked debit that the bank flags as a reversal (camt RvslInd) of a credit that became a
+-- payment takes that payment's money back. The credit is the one matched line of the same bank account and amount,
+-- booked no later, with the same end-to-end id (or, when the reversal has none, the same remittance information
+-- and payer name); a reversal that fits no credit, or several, stays a plain debit. The payment is refunded in
+-- full (a paid public.refunds row, source bank:<debit line>, and its ledger debit), its allocations are released
+-- (its invoices are owed again) and the account is posted; the debit line records the account and the rule
+-- `reversal`. Returns how many payments were reversed; a debit already handled is left alone.
+create or replace function internal.bank_reversals_post(esco_id uuid, statement_id uuid)
+returns integer
+language plpgsql volatile
+set search_path = ''
+set jit = off  -- as internal.tg_audit: bulk statements over fresh rows without statistics
+as $$
+declare
+  reversed integer;
+  account_ids uuid[];
+  payment_ids uuid[];
+begin
+  create temp table reversal_pairs on commit drop as
+  with debits as (
+    select t.id, t.bank_account, -t.amount as amount, coalesce(t.booking_date, t.value_date) as on_date,
+           t.end_to_end_id, t.remittance_information, t.counterparty_name
+      from public.bank_transactions t
+     where t.status = 'debit' and t.reversal and t.booked and t.match_rule is null
+       and (esco_id is null or t.esco = esco_id) and (statement_id is null or t.statement = statement_id)
+       for update of t skip locked
+  ), candidates as (
+    select d.id as debit, d.amount, d.remittance_information, p.id as payment, p.esco, p.account
+      from debits d
+      join public.bank_transactions c
+        on c.bank_account = d.bank_account and c.status = 'matched' and c.amount = d.amount
+       and coalesce(c.booking_date, c.value_date) <= d.on_date
+       and case when d.end_to_end_id is not null then c.end_to_end_id = d.end_to_end_id
+                else d.remittance_information is not null and c.remittance_information = d.remittance_information
+                     and c.counterparty_name is not distinct from d.counterparty_name end
+      join public.payments p on p.id = c.payment and p.status in ('received', 'allocated')
+  )
+  -- one credit for the debit, and no other debit for that credit
+  select x.* from candidates x
+   where x.debit in (select y.debit from candidates y group by y.debit having count(*) = 1)
+     and x.payment in (select y.payment from candidates y group by y.payment having count(*) = 1);
+
+  select coalesce(array_agg(distinct r.account), '{}'), coalesce(array_agg(r.payment), '{}')
+    into account_ids, payment_ids from reversal_pairs r;
+  if cardinality(payment_ids) = 0 then
+    drop table reversal_pairs;
+    return 0;
+  end if;
+  perform internal.lock_account_postings(account_ids);
+
+  with refunded as (
+    insert into public.refunds (esco, account, payment, amount, reason, source, status, paid_at)
+    select r.esco, r.account, r.payment, r.amount, 'payment returned by the bank', 'bank:' || r.debit, 'paid', now()
+      from reversal_pairs r
+    on conflict (source) do nothing
+    returning id, esco, account, amount, source
+  ), debited as (
+    insert into public.ledger_entries (esco, account, kind, amount, refund, description)
+    select f.esco, f.account, 'adjustment', f.amount, f.id,
+           left('Payment returned by the bank' || coalesce(' — ' || r.remittance_information, ''), 200)
+      from refunded f join reversal_pairs r on 'bank:' || r.debit = f.source
+  ), payments_refunded as (
+    update public.payments p set status = 'refunded'
+      from refunded f join reversal_pairs r on 'bank:' || r.debit = f.source
+     where p.id = r.payment
+  )
+  update public.bank_transactions t
+     set match_rule = 'reversal', matched_account = r.account, decided_by = 'bank__reconcile', decided_at = now()
+    from reversal_pairs r
+   where t.id = r.debit;
+  get diagnostics reversed = row_count;
+
+  perform internal.payments_release_refunded(payment_ids);
+  perform internal.payments_post(account_ids);
+  drop table reversal_pairs;
+  return reversed;
+end
+$$;
+comment on function internal.bank_reversals_post(uuid, uuid) is
+  'Reverses the payments of matched credits that the bank returned (reversal debits): refund, ledger debit, allocations released, account posted.';
+revoke all on function internal.bank_reversals_post(uuid, uuid) from public;
+
 -- The cascade, over the unmatched credits of an ESCO (or all) and a statement (or all), locked FOR UPDATE SKIP
 -- LOCKED so that concurrent runs share the work:
 --  1. reference — the account's payment reference, or the number of one of its open invoices, in the remittance
@@ -91,6 +173,7 @@ declare
   rules text[];
   matched integer;
   waiting integer;
+  reversed integer;
 begin
   -- Rule 1. Every step carries what the next needs, so that no step joins back to `locked` (its row estimate is
   -- useless right after an import, and a nested loop over it would be quadratic).
@@ -182,10 +265,13 @@ begin
   select array_agg(c.id), array_agg(c.account), array_agg(c.rule) into line_ids, account_ids, rules from chosen c;
   matched := matched + internal.bank_lines_post(line_ids, account_ids, rules, 'bank__reconcile');
 
+  -- Returned payments (after the credits: a statement may hold a credit and its reversal).
+  reversed := internal.bank_reversals_post(esco_id, statement_id);
+
   select count(*) into waiting from public.bank_transactions t
    where t.status = 'unmatched' and t.amount > 0
      and (esco_id is null or t.esco = esco_id) and (statement_id is null or t.statement = statement_id);
-  return jsonb_build_object('matched', matched, 'waiting', waiting);
+  return jsonb_build_object('matched', matched, 'waiting', waiting, 'reversed', reversed);
 end
 $$;
 comment on function internal.bank_reconcile(uuid, uuid, numeric, integer) is

@@ -35,6 +35,19 @@ comment on function internal.lock_account_postings(uuid[]) is
   'Takes the transaction advisory locks that serialise postings for these accounts (256 buckets, in order).';
 revoke all on function internal.lock_account_postings(uuid[]) from public;
 
+-- Two kinds of refund: of the account's credit (an operator's refund_request, source null, or the final bill's,
+-- source billing:<invoice>), which takes unallocated money of the account; and of a payment itself (a card refund,
+-- stripe:…, or a payment the bank returned, bank:<debit line>), which takes that payment's money back. Not SECURITY
+-- DEFINER and without `set search_path`, so that it is inlined.
+create or replace function internal.refund_of_credit(source text) returns boolean
+language sql immutable
+as $$
+  select source is null or source like 'billing:%'
+$$;
+comment on function internal.refund_of_credit(text) is
+  'Whether a refund (by its source) pays back account credit (else it takes back its own payment''s money).';
+revoke all on function internal.refund_of_credit(text) from public;
+
 create or replace function internal.payments_post(account_ids uuid[])
 returns integer
 language plpgsql volatile security definer
@@ -71,19 +84,20 @@ begin
   --    allocated becomes allocated. (`= any (account_ids)`, not `in (select unnest(…))`: the planner then knows how
   --    many payments there are and joins them to the invoices by hash, never in a nested loop.)
   with money as materialized (
-    -- less what the provider refunded of it (internal.payments_release_refunded)
+    -- less what was refunded of the payment itself (internal.payments_release_refunded)
     select p.id, p.esco, p.account, p.received_at,
            p.amount - coalesce((select sum(a.amount) from public.payment_allocations a where a.payment = p.id), 0)
-             - coalesce((select sum(r.amount) from public.refunds r where r.payment = p.id and r.source like 'stripe:%'), 0)
+             - coalesce((select sum(r.amount) from public.refunds r
+                          where r.payment = p.id and not internal.refund_of_credit(r.source)), 0)
              as left_over
       from public.payments p
      where p.account = any (account_ids) and p.status = 'received' and p.ledger_entry is not null
   ), refunded as (
     -- refunds of account credit (asked by an operator, or the final bill's) took unallocated money: that much of
-    -- the account's money may not pay invoices. (A card refund is the provider's: it comes off its payment, above.)
+    -- the account's money may not pay invoices. (A refund of a payment itself comes off that payment, above.)
     select r.account, sum(r.amount) as amount
       from public.refunds r
-     where r.account = any (account_ids) and r.status <> 'cancelled' and (r.source is null or r.source like 'billing:%')
+     where r.account = any (account_ids) and r.status <> 'cancelled' and internal.refund_of_credit(r.source)
      group by r.account
   ), money_ranges as (
     -- upto: the running total of the account's money, oldest first; usable: how far it may be allocated
@@ -136,8 +150,8 @@ comment on function internal.payments_post(uuid[]) is
   'Credits each new payment of the accounts to the ledger once, then allocates their unallocated money to open invoices, oldest due first.';
 revoke all on function internal.payments_post(uuid[]) from public;
 
--- Money the provider refunded (a card refund: the payment's public.refunds rows with a stripe: source) pays nothing
--- any more. It comes off what the payment left unallocated first, then off its allocations, the invoice due last
+-- Money refunded of a payment itself (a card refund, a payment the bank returned: internal.refund_of_credit is false)
+-- pays nothing any more. It comes off what the payment left unallocated first, then off its allocations, the invoice due last
 -- first; those invoices are owed again (partially_paid, or issued when nothing pays them now). The caller holds
 -- the account's posting lock and posts the account afterwards (its other credit may pay them).
 create or replace function internal.payments_release_refunded(payment_ids uuid[]) returns void
@@ -150,7 +164,8 @@ begin
   with excess as (
     select p.id,
            coalesce((select sum(a.amount) from public.payment_allocations a where a.payment = p.id), 0)
-             + coalesce((select sum(r.amount) from public.refunds r where r.payment = p.id and r.source like 'stripe:%'), 0)
+             + coalesce((select sum(r.amount) from public.refunds r
+                          where r.payment = p.id and not internal.refund_of_credit(r.source)), 0)
              - p.amount as amount
       from public.payments p
      where p.id = any (payment_ids)
@@ -185,7 +200,7 @@ begin
 end
 $$;
 comment on function internal.payments_release_refunded(uuid[]) is
-  'Takes money the provider refunded off its payments: unallocated money first, then allocations (invoice due last first), reopening those invoices.';
+  'Takes money refunded of its payments (card refunds, returned payments) off them: unallocated money first, then allocations (invoice due last first), reopening those invoices.';
 revoke all on function internal.payments_release_refunded(uuid[]) from public;
 
 -- public.payment_allocations ----------------------------------------------------------------------------------

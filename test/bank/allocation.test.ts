@@ -25,6 +25,7 @@ beforeAll(async () => {
       'AL-000006',
       'AL-000007',
       'AL-000008',
+      'AL-000009',
     ],
   });
 });
@@ -247,6 +248,62 @@ describe('allocation', () => {
     expect(await one(ctx.pool, `select internal.name_similarity('A N OTHER', 'Jane Smith') as s`)).toEqual({
       s: '0.000',
     });
+  });
+});
+
+describe('returned payments', () => {
+  it('reverses the payment of a credit the bank returns: refunded, its invoice owed again, once', async () => {
+    const acct = esco.accounts['AL-000009']!;
+    const inv = await invoice(acct, '30.00', '2026-12-10');
+    const invoiceStatus = async () =>
+      (await one<{ status: string }>(ctx.pool, `select status from public.invoices where id = $1`, [inv])).status;
+    const returned = { end_to_end_id: 'E2E-RET-0001', remittance_information: 'AL-000009 DEC' };
+    const statement = (sha: string, entries: Parameters<typeof statementOf>[2]) =>
+      importStatement(ctx.pool, 'ALLOC', statementOf('GB82WEST12345698765432', sha.repeat(64), entries));
+    const reconcile = async () =>
+      (await one<{ r: { reversed: number } }>(ctx.pool, `select internal.bank_reconcile($1) as r`, [esco.id])).r;
+
+    await statement('d', [{ ...creditFrom('30.00', 'R PAYER'), ...returned }]);
+    await reconcile();
+    expect(await invoiceStatus()).toBe('paid');
+    expect(await balance(acct)).toBe('0.00');
+
+    // the next statement: that credit comes back (a reversal with its end-to-end id), and a reversal of nothing known
+    const reversal = (amount: string, more: object) => ({ ...creditFrom(amount, 'R PAYER'), reversal: true, ...more });
+    await statement('c', [reversal('-30.00', returned), reversal('-99.00', { end_to_end_id: 'E2E-UNKNOWN' })]);
+    expect(await reconcile()).toMatchObject({ reversed: 1 });
+    expect(await invoiceStatus()).toBe('issued');
+    expect(await balance(acct)).toBe('30.00');
+    const debits = await many<{ amount: string; match_rule: string | null; matched_account: string | null }>(
+      ctx.pool,
+      `select t.amount::text, t.match_rule, t.matched_account from public.bank_transactions t
+        where t.statement = (select s.id from public.bank_statements s where s.file_sha256 = $1) order by t.position`,
+      ['c'.repeat(64)],
+    );
+    expect(debits).toEqual([
+      { amount: '-30.00', match_rule: 'reversal', matched_account: acct },
+      { amount: '-99.00', match_rule: null, matched_account: null },
+    ]);
+    // a second run reverses nothing more
+    expect(await reconcile()).toMatchObject({ reversed: 0 });
+    expect(await balance(acct)).toBe('30.00');
+
+    // paid again: the invoice is paid by the new money, never by the returned
+    await statement('b', [{ ...creditFrom('30.00', 'R PAYER'), remittance_information: 'AL-000009 AGAIN' }]);
+    await reconcile();
+    expect(await invoiceStatus()).toBe('paid');
+    expect(await balance(acct)).toBe('0.00');
+    expect(
+      await many(
+        ctx.pool,
+        `select p.reference, p.status, (select sum(r.amount)::text from public.refunds r where r.payment = p.id) as refunded
+           from public.payments p where p.account = $1 order by p.reference`,
+        [acct],
+      ),
+    ).toEqual([
+      { reference: 'AL-000009 AGAIN', status: 'allocated', refunded: null },
+      { reference: 'AL-000009 DEC', status: 'refunded', refunded: '30.00' },
+    ]);
   });
 });
 
