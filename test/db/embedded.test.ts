@@ -1,4 +1,5 @@
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -34,6 +35,29 @@ function privateCheckout(): { checkout: string; cleanup: () => void } {
 describe('embedded PostgreSQL', () => {
   const cleanups: Array<() => void> = [];
   afterAll(() => cleanups.forEach((c) => c()));
+
+  it('leaves a process its exit code (the package would exit 0 when the event loop empties)', async () => {
+    // A script that starts and stops an ephemeral embedded server, then ends with exit code 3, as vitest ends
+    // with 1 when a test failed.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'flows-exit-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const script = path.join(dir, 'exit-code.mts'); // .mts: an ES module outside the project's package
+    writeFileSync(
+      script,
+      `import { startEmbedded } from ${JSON.stringify(path.join(projectRoot, 'src/db/embedded.ts'))};
+import { pino } from ${JSON.stringify(path.join(projectRoot, 'node_modules/pino/pino.js'))};
+const server = await startEmbedded({ dataDir: ${JSON.stringify(dir)}, cacheDir: ${JSON.stringify(os.tmpdir())},
+  port: 0, ephemeral: true, log: pino({ level: 'silent' }) });
+await server.stop();
+process.exitCode = 3;
+`,
+    );
+    const code = await new Promise<number | null>((resolve) => {
+      const child = execFile(process.execPath, ['--import', 'tsx', script], { cwd: projectRoot, timeout: 60_000 });
+      child.on('exit', (exitCode) => resolve(exitCode));
+    });
+    expect(code).toBe(3);
+  });
 
   it('runs from a checkout inside a mode-700 folder, with no DATABASE_URL', async () => {
     const { checkout, cleanup } = privateCheckout();
