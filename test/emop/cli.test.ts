@@ -15,7 +15,10 @@ afterEach(() => {
 
 describe('flows emop', () => {
   it('runs a command against a meter given by --host/--port', async () => {
-    const sim = await simulate({ meters: [{ serial: 'CLI1', balance: '7.25000' }] });
+    // a meter that charges nothing, so that the balance read is the one set however slow the run
+    const sim = await simulate({
+      meters: [{ serial: 'CLI1', balance: '7.25000', importWhPerHalfHour: 0, tariff: { standingCharge: '0' } }],
+    });
     const { port } = sim.meter('CLI1').info;
     const options = ['--host', '127.0.0.1', '--port', String(port), '--gap-ms', '0', '--timeout-ms', '500'];
     expect(await flows('emop', ...options, 'csq', 'CLI1')).toEqual({ networkOperator: 1, csq: 16 });
