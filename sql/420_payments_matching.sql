@@ -78,10 +78,11 @@ set jit = off  -- as internal.tg_audit: bulk statements over fresh rows without 
 as $$
 declare
   reversed integer;
-  account_ids uuid[];
+  debit_ids uuid[];
   payment_ids uuid[];
+  account_ids uuid[];
 begin
-  create temp table reversal_pairs on commit drop as
+  -- the pairs (debit line, payment), carried in arrays: most runs have none
   with debits as (
     select t.id, t.bank_account, -t.amount as amount, coalesce(t.booking_date, t.value_date) as on_date,
            t.end_to_end_id, t.remittance_information, t.counterparty_name
@@ -90,7 +91,7 @@ begin
        and (esco_id is null or t.esco = esco_id) and (statement_id is null or t.statement = statement_id)
        for update of t skip locked
   ), candidates as (
-    select d.id as debit, d.amount, d.remittance_information, p.id as payment, p.esco, p.account
+    select d.id as debit, p.id as payment, p.account
       from debits d
       join public.bank_transactions c
         on c.bank_account = d.bank_account and c.status = 'matched' and c.amount = d.amount
@@ -101,43 +102,45 @@ begin
       join public.payments p on p.id = c.payment and p.status in ('received', 'allocated')
   )
   -- one credit for the debit, and no other debit for that credit
-  select x.* from candidates x
+  select array_agg(x.debit), array_agg(x.payment), array_agg(distinct x.account)
+    into debit_ids, payment_ids, account_ids
+    from candidates x
    where x.debit in (select y.debit from candidates y group by y.debit having count(*) = 1)
      and x.payment in (select y.payment from candidates y group by y.payment having count(*) = 1);
-
-  select coalesce(array_agg(distinct r.account), '{}'), coalesce(array_agg(r.payment), '{}')
-    into account_ids, payment_ids from reversal_pairs r;
-  if cardinality(payment_ids) = 0 then
-    drop table reversal_pairs;
+  if debit_ids is null then
     return 0;
   end if;
   perform internal.lock_account_postings(account_ids);
 
-  with refunded as (
+  with pairs as (
+    select x.debit, p.id as payment, p.esco, p.account, p.amount, t.remittance_information
+      from unnest(debit_ids, payment_ids) as x(debit, payment)
+      join public.payments p on p.id = x.payment
+      join public.bank_transactions t on t.id = x.debit
+  ), refunded as (
     insert into public.refunds (esco, account, payment, amount, reason, source, status, paid_at)
     select r.esco, r.account, r.payment, r.amount, 'payment returned by the bank', 'bank:' || r.debit, 'paid', now()
-      from reversal_pairs r
+      from pairs r
     on conflict (source) do nothing
-    returning id, esco, account, amount, source
+    returning id, esco, account, amount, payment, source
   ), debited as (
     insert into public.ledger_entries (esco, account, kind, amount, refund, description)
     select f.esco, f.account, 'adjustment', f.amount, f.id,
            left('Payment returned by the bank' || coalesce(' — ' || r.remittance_information, ''), 200)
-      from refunded f join reversal_pairs r on 'bank:' || r.debit = f.source
+      from refunded f join pairs r on 'bank:' || r.debit = f.source
   ), payments_refunded as (
     update public.payments p set status = 'refunded'
-      from refunded f join reversal_pairs r on 'bank:' || r.debit = f.source
-     where p.id = r.payment
+      from refunded f
+     where p.id = f.payment
   )
   update public.bank_transactions t
      set match_rule = 'reversal', matched_account = r.account, decided_by = 'bank__reconcile', decided_at = now()
-    from reversal_pairs r
+    from pairs r
    where t.id = r.debit;
   get diagnostics reversed = row_count;
 
   perform internal.payments_release_refunded(payment_ids);
   perform internal.payments_post(account_ids);
-  drop table reversal_pairs;
   return reversed;
 end
 $$;
