@@ -182,7 +182,8 @@ comment on column public.metrics_operations.notifications_failed_24h is 'Of whic
 
 -- The exporter's path -----------------------------------------------------------------------------------
 
--- reporting reads internal.metrics_by_esco() and nothing else of internal (no grant on its tables).
+-- reporting runs internal.metrics_by_esco() and no other function of internal; of its tables it reads only the
+-- worker heartbeats and instances (sql/020, sql/025).
 grant usage on schema internal to reporting;
 
 drop function if exists internal.metrics_by_esco();

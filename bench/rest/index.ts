@@ -4,9 +4,10 @@
 // (one case: 'filtered read', 'embed', 'insert' or 'rpc'), --profile DIR (the gateways write V8 CPU
 // profiles there). The gateway runs as production runs it: `flows rest` in a process of its own,
 // configured by PGRST_* variables alone, logging at info (to /dev/null here); this process is the
-// load generator (node:http clients) and runs the floor. Each case is measured three times in one
-// run, interleaved: the gateway as configured by default (prepared statements), a second gateway
-// with PGRST_DB_PREPARED_STATEMENTS=false, and the floor (named statements, as the gateway sends them).
+// load generator (KeepAliveConnection from keep-alive-client.ts; node:http only for the readiness HEAD)
+// and runs the floor. Each case is measured three times in one run, interleaved: the gateway as
+// configured by default (prepared statements), a second gateway with PGRST_DB_PREPARED_STATEMENTS=false,
+// and the floor (named statements, as the gateway sends them).
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import http from 'node:http';
