@@ -646,10 +646,11 @@ begin
   )
   update public.payments p set status = 'received'
    where p.id in (select r.payment from released r) and p.status = 'allocated';
-  perform internal.payments_post(array[i.account]);
   -- estimates it trued up are open again; its own estimates no longer count (void invoices are skipped)
   update internal.billing_estimates e set trued_up_by = null where e.trued_up_by = i.id;
   perform internal.issue_invoices(array[credit_id]);
+  -- once the credit note is on the ledger (payments_post allocates no more than the credit the ledger holds)
+  perform internal.payments_post(array[i.account]);
   insert into internal.billing_events (event, invoice, account, esco) values ('invoice_voided', i.id, i.account, i.esco)
   on conflict do nothing;
   select * into c from public.invoices x where x.id = credit_id;

@@ -99,20 +99,34 @@ begin
       from public.refunds r
      where r.account = any (account_ids) and r.status <> 'cancelled' and internal.refund_of_credit(r.source)
      group by r.account
-  ), money_ranges as (
-    -- upto: the running total of the account's money, oldest first; usable: how far it may be allocated
-    select m.*, sum(m.left_over) over (partition by m.account order by m.received_at, m.id) as upto,
-           sum(m.left_over) over (partition by m.account) - coalesce(rf.amount, 0) as usable
-      from money m left join refunded rf on rf.account = m.account
-     where m.left_over > 0
   ), owed as materialized (
     -- only the accounts that have money to allocate
     select i.id, i.esco, i.account, i.due_date, i.issued_at,
            i.total - coalesce((select sum(a.amount) from public.payment_allocations a where a.invoice = i.id), 0) as outstanding
       from public.invoices i
-     where i.account in (select m.account from money_ranges m) and i.kind = 'invoice'
+     where i.account in (select m.account from money m where m.left_over > 0) and i.kind = 'invoice'
        and i.status in ('issued', 'partially_paid')
        for update of i
+  ), ledger_credit as (
+    -- the account's credit as its ledger has it: what its open invoices still owe, less its balance. Money that
+    -- a debit no allocation records has used (a prepay account's statements, before it moved to credit billing)
+    -- is not credit any more, so no more than this is allocated.
+    select b.account, coalesce(o.outstanding, 0) - b.balance as credit
+      from (select e.account, sum(e.amount) as balance
+              from public.ledger_entries e
+             where e.account in (select m.account from money m where m.left_over > 0)
+             group by e.account) b
+      left join (select o.account, sum(o.outstanding) as outstanding from owed o group by o.account) o
+        on o.account = b.account
+  ), money_ranges as (
+    -- upto: the running total of the account's money, oldest first; usable: how far it may be allocated
+    select m.*, sum(m.left_over) over (partition by m.account order by m.received_at, m.id) as upto,
+           least(sum(m.left_over) over (partition by m.account) - coalesce(rf.amount, 0), coalesce(lc.credit, 0))
+             as usable
+      from money m
+      left join refunded rf on rf.account = m.account
+      left join ledger_credit lc on lc.account = m.account
+     where m.left_over > 0
   ), owed_ranges as (
     select o.*, sum(o.outstanding) over (partition by o.account order by o.due_date nulls last, o.issued_at, o.id) as upto
       from owed o where o.outstanding > 0

@@ -26,6 +26,7 @@ beforeAll(async () => {
       'AL-000007',
       'AL-000008',
       'AL-000009',
+      'AL-000010',
     ],
   });
 });
@@ -380,14 +381,14 @@ const operator = <T>(sql: string, values: unknown[]) =>
   committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) => one<{ r: T }>(c, sql, values));
 
 describe('credit and voided invoices', () => {
-  /** A draft invoice, issued through billing's own path (internal.issue_invoices). */
-  async function issue(account: string, total: string): Promise<string> {
+  /** A draft invoice (or statement), issued through billing's own path (internal.issue_invoices). */
+  async function issue(account: string, total: string, kind = 'invoice'): Promise<string> {
     const { id } = await one<{ id: string }>(
       ctx.pool,
       `insert into public.invoices (esco, account, kind, status, period_start, period_end, vat_rate_pct,
                                     supply_subtotal, vat, total)
-       values ($1, $2, 'invoice', 'draft', '2026-10-01', '2026-11-01', 0, $3, 0, $3) returning id`,
-      [esco.id, account, total],
+       values ($1, $2, $4, 'draft', '2026-10-01', '2026-11-01', 0, $3, 0, $3) returning id`,
+      [esco.id, account, total, kind],
     );
     await one(ctx.pool, `select internal.issue_invoices(array[$1::uuid])`, [id]);
     return id;
@@ -430,6 +431,19 @@ describe('credit and voided invoices', () => {
       ['paid', '45.00'],
     ]);
     expect(await balance(acct)).toBe('27.00');
+  });
+
+  it('allocates no more than the credit its ledger holds: money a prepay statement used pays no later invoice', async () => {
+    const acct = esco.accounts['AL-000010']!;
+    await ctx.pool.query(`update public.accounts set billing_mode = 'prepay' where id = $1`, [acct]);
+    await pay('AL-000010', '30.00', 8); // a top-up
+    await issue(acct, '25.00', 'statement'); // what the meter charged of it: 5.00 of credit is left
+    expect(await balance(acct)).toBe('-5.00');
+    // the account moves to credit billing: only those 5.00 pay its first invoice
+    await ctx.pool.query(`update public.accounts set billing_mode = 'credit' where id = $1`, [acct]);
+    await issue(acct, '40.00');
+    expect((await invoices(acct)).map((i) => [i.status, i.paid])).toEqual([['partially_paid', '5.00']]);
+    expect(await balance(acct)).toBe('35.00'); // what the invoice still owes
   });
 });
 
