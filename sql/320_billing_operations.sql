@@ -156,9 +156,11 @@ revoke all on function internal.billing_draft(uuid[], date, date, uuid, date) fr
 --  * the ledger balance brought forward (B), an `account_balance` line outside the total (it is in the ledger);
 --  * prepay: the credit left on the meters at move-out (Y, their last balance reading at or before the move-out
 --    instant, within a day). The ledger already holds the top-ups and statements, so after this bill it expects
---    −(B + charges) on the meter; what the meter holds beyond that (meter credit loaded without a payment, or
---    the meter charging less than the statements) is credited: a `meter_credit` line of −max(0, Y + B + charges),
---    in the total, outside VAT.
+--    −(M + charges) on the meter, M being B without the refunds' entries (money paid back left the ESCO, not
+--    the meter: a refund already paid of an earlier, voided version of this bill, or of a top-up, is not meter
+--    credit spent); what the meter holds beyond that (meter credit loaded without a payment, or the meter
+--    charging less than the statements) is credited: a `meter_credit` line of −max(0, Y + M + charges), in the
+--    total, outside VAT.
 -- charges = supply_subtotal + vat + export_credit + community_credit of the bill; the lines take the positions
 -- after last_position (meter credit + 1, balance + 2). amount_due = total + B: the account's ledger balance once
 -- the bill is issued.
@@ -170,8 +172,8 @@ set search_path = ''
 as $$
   with ledger as (
     -- the balance before this bill: once it is issued, its own entries (its debit, the refund due) are left out,
-    -- so a dry run after issue still shows what the bill carried
-    select coalesce(sum(e.amount), 0) as balance
+    -- so a dry run after issue still shows what the bill carried; and that balance without the refunds' entries
+    select coalesce(sum(e.amount), 0) as balance, coalesce(sum(e.amount) filter (where e.refund is null), 0) as paid_and_billed
       from public.ledger_entries e
      where e.account = final_bill_lines.account_id
        and not exists (select 1 from public.invoices i
@@ -199,8 +201,9 @@ as $$
        and s.end_date > final_bill_lines.period_from and s.end_date <= final_bill_lines.period_to
   ),
   settle as (
-    select l.balance, m.credit, m.readings, m.inputs as meter_inputs, final_bill_lines.charges as charges,
-           -greatest(0, m.credit + l.balance + final_bill_lines.charges) as meter_credit
+    select l.balance, l.paid_and_billed, m.credit, m.readings, m.inputs as meter_inputs,
+           final_bill_lines.charges as charges,
+           -greatest(0, m.credit + l.paid_and_billed + final_bill_lines.charges) as meter_credit
       from ledger l cross join meter m
   )
   select 'meter_credit',
@@ -211,7 +214,8 @@ as $$
                           s.readings) end,
          (-s.meter_credit)::numeric(14, 5), s.meter_credit::numeric(12, 2),
          jsonb_build_object('rule', 'meter_credit', 'meters', s.meter_inputs, 'meter_credit', s.credit,
-                            'ledger_balance', s.balance, 'charges', s.charges),
+                            'ledger_balance', s.balance, 'refunds', s.balance - s.paid_and_billed,
+                            'charges', s.charges),
          final_bill_lines.last_position + 1
     from settle s where s.credit is not null
   union all
@@ -331,7 +335,7 @@ begin
   on conflict (invoice, kind) do nothing;
 
   -- A final bill whose credit exceeds what is owed: the credit is refunded (a refund due, paid by the ESCO),
-  -- which debits the ledger back to zero.
+  -- which debits the ledger back to zero (an entry of kind refund naming the refund and the bill).
   with due as (
     select i.id, i.esco, i.account, i.number, -i.amount_due as amount
       from public.invoices i
@@ -343,12 +347,13 @@ begin
            'requested'
       from due d
     on conflict (source) do nothing
-    returning source
+    returning id, source
   )
-  insert into public.ledger_entries (esco, account, kind, amount, invoice, description)
-  select d.esco, d.account, 'adjustment', d.amount, d.id, format('Refund due of the credit at move-out (final bill %s)', d.number)
+  insert into public.ledger_entries (esco, account, kind, amount, invoice, refund, description)
+  select d.esco, d.account, 'refund', d.amount, d.id, r.id,
+         format('Refund due of the credit at move-out (final bill %s)', d.number)
     from due d
-   where 'billing:' || d.id in (select r.source from refund r)
+    join refund r on r.source = 'billing:' || d.id
   on conflict (invoice, kind) do nothing;
   -- Money the accounts already hold (over-payments, payments released from a voided invoice) pays the new
   -- invoices at once, oldest due first, so that an invoice the credit covers is never chased as unpaid.

@@ -347,4 +347,38 @@ describe('the final bill at move-out', () => {
     // the credit note issues no refund of its own
     expect(await refundsOf(prepay.accountId)).toHaveLength(1);
   });
+
+  it('a voided final bill whose refund was paid, rebilled, refunds nothing more', async () => {
+    // The £20.00 refund of the voided statement has left the bank; the ledger owes it back (+20.00) until the
+    // rebill carries the meter credit again.
+    const voided = await one<{ id: string }>(
+      ctx.pool,
+      `select id from public.invoices where account = $1 and period_start = '2026-10-01' and status = 'void'`,
+      [prepay.accountId],
+    );
+    await ctx.pool.query(`update public.refunds set status = 'paid', paid_at = now() where account = $1`, [
+      prepay.accountId,
+    ]);
+    expect(await balanceOf(prepay.accountId)).toBe('20.00');
+    const draft = await one<{ id: string }>(ctx.pool, `select id from public.invoice_rebill($1)`, [voided.id]);
+    await ctx.pool.query(`select public.invoice_issue($1)`, [draft.id]);
+    // B = +20.00 (the refund paid), but the meter credit leaves refunds out (M = 0.00): the same −32.85 as before;
+    // amount due −20.00 + 20.00 = 0.00
+    const rebilled = await one<Final>(
+      ctx.pool,
+      `select id, kind, status, is_final, total::text, meter_credit::text, balance_brought_forward::text,
+              amount_due::text
+         from public.invoices where id = $1`,
+      [draft.id],
+    );
+    expect(rebilled).toMatchObject({
+      status: 'issued',
+      total: '-20.00',
+      meter_credit: '-32.85',
+      balance_brought_forward: '20.00',
+      amount_due: '0.00',
+    });
+    expect((await refundsOf(prepay.accountId)).map((r) => [r.amount, r.status])).toEqual([['20.00', 'paid']]);
+    expect(await balanceOf(prepay.accountId)).toBe('0.00');
+  });
 });
