@@ -564,7 +564,10 @@ begin
   end if;
   if r.status <> 'drafted' then
     raise exception 'the billing run is %, not drafted', r.status
-      using errcode = 'PT409', hint = 'Wait for the run to finish drafting (status drafted).';
+      using errcode = 'PT409',
+            hint = case r.status when 'issued' then 'It is issued already: there is nothing left to issue.'
+                                 when 'failed' then 'Start the run again (billing_run_start).'
+                                 else 'Wait for the run to finish drafting (status drafted).' end;
   end if;
   n := internal.issue_invoices(array(select i.id from public.invoices i where i.run = r.id and i.status = 'draft'));
   update public.billing_runs x set status = 'issued', invoices_issued = x.invoices_issued + n
@@ -679,6 +682,11 @@ begin
     raise exception 'only a voided invoice or statement can be rebilled'
       using errcode = 'PT409', hint = 'Void it first (invoice_void), then rebill.';
   end if;
+  -- rebilled already: the same draft again (a retried request must not replace the draft it was given)
+  select * into d from public.invoices x where x.replaces = i.id and x.status = 'draft';
+  if found then
+    return d;
+  end if;
   perform internal.billing_draft(array[i.account], i.period_start, i.period_end, null,
                                  (now() at time zone 'Europe/London')::date);
   update public.invoices x set replaces = i.id
@@ -691,7 +699,7 @@ begin
   return d;
 end
 $$;
-comment on function public.invoice_rebill(uuid) is 'Drafts a replacement for a voided invoice or statement, computed afresh; returns the draft.';
+comment on function public.invoice_rebill(uuid) is 'Drafts a replacement for a voided invoice or statement, computed afresh; returns the draft (the same one when called again before it is issued).';
 revoke all on function public.invoice_rebill(uuid) from public;
 grant execute on function public.invoice_rebill(uuid) to operator;
 

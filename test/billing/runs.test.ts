@@ -108,6 +108,12 @@ describe('a billing run', () => {
       one<{ status: string; invoices_issued: number }>(c, `select * from public.billing_run_issue($1)`, [runId]),
     );
     expect(run).toMatchObject({ status: 'issued', invoices_issued: 5 });
+    // issuing it again: refused, and the hint says it is done (not "wait for drafting")
+    await expect(
+      committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) =>
+        c.query(`select public.billing_run_issue($1)`, [runId]),
+      ),
+    ).rejects.toMatchObject({ code: 'PT409', hint: 'It is issued already: there is nothing left to issue.' });
     const issued = await many<{ number: string; kind: string; total: string; ledger: string }>(
       ctx.pool,
       `select i.number, i.kind, i.total::text, l.amount::text as ledger
@@ -164,6 +170,11 @@ describe('a billing run', () => {
       ),
     );
     expect(rebill).toMatchObject({ status: 'draft', replaces: target.id, total: '44.31' });
+    // a retried rebill gives the same draft back; it does not replace the one already handed out
+    const retried = await committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) =>
+      one<{ id: string }>(c, `select id from public.invoice_rebill($1)`, [target.id]),
+    );
+    expect(retried.id).toBe(rebill.id);
     const reissued = await committedAs(ctx.pool, 'operator', { sub: esco.operatorSub }, (c) =>
       one<{ number: string }>(c, `select number from public.invoice_issue($1)`, [rebill.id]),
     );
