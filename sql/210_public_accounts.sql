@@ -105,6 +105,13 @@ as $$
 declare
   clash record;
 begin
+  -- the table's check (end_date > start_date) runs after this trigger; without this, the range below would fail
+  -- first with a message that names neither date
+  if new.end_date <= new.start_date then
+    raise exception 'end_date % is not after start_date %', new.end_date, new.start_date
+      using errcode = '23514',
+            hint = 'end_date is exclusive: the day after the last day of supply (the move-out day), later than start_date.';
+  end if;
   select s.start_date, s.end_date
     into clash
     from public.account_supplies s
@@ -124,7 +131,7 @@ begin
 end
 $$;
 comment on function internal.tg_account_supplies__no_overlap() is
-  'Trigger: refuses a supply that overlaps another supply of the same property, with PT409 and a hint.';
+  'Trigger: refuses a supply that ends before it starts (23514) or overlaps another supply of the same property (PT409), with a hint.';
 revoke all on function internal.tg_account_supplies__no_overlap() from public;
 
 drop trigger if exists _100_no_overlap on public.account_supplies;

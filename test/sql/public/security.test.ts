@@ -210,6 +210,16 @@ describe('public security', () => {
       });
     });
 
+    it('refuses a supply that ends before it starts, naming both dates', async () => {
+      await asRole(ctx.pool, 'operator', claims.opA, async (c) => {
+        await expect(supply(c, world.properties.p2, '2027-01-01', '2026-12-01')).rejects.toMatchObject({
+          code: '23514',
+          message: 'end_date 2026-12-01 is not after start_date 2027-01-01',
+          hint: expect.stringMatching(/end_date is exclusive/),
+        });
+      });
+    });
+
     it('accepts a move-out followed by a move-in on the same day (end_date exclusive)', async () => {
       await asRole(ctx.pool, 'operator', claims.opA, async (c) => {
         await c.query(`update public.account_supplies set end_date = '2026-12-01' where id = $1`, [world.supplies.bob]);
