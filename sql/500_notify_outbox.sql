@@ -117,6 +117,35 @@ drop trigger if exists _100_touch on public.notification_preferences;
 create trigger _100_touch before update on public.notification_preferences
   for each row execute function internal.tg_touch_updated_at();
 
+-- The kinds a customer can be sent (their texts: src/notify/templates.ts). A preference naming another is
+-- refused: a misspelt kind would otherwise silently opt the customer out of the one they meant.
+create or replace function internal.tg_notification_preferences__known_kinds() returns trigger
+language plpgsql volatile
+set search_path = ''
+as $$
+declare
+  known constant text[] := array['invoice_issued', 'payment_received', 'payment_overdue', 'low_balance', 'off_supply',
+                                 'topup_completed', 'topup_failed', 'tariff_change'];
+  unknown text;
+begin
+  select string_agg(distinct coalesce(k, 'null'), ', ' order by coalesce(k, 'null')) into unknown
+    from unnest(new.email_kinds || new.sms_kinds) k
+   where k is null or k <> all (known);
+  if unknown is not null then
+    raise exception 'unknown notification kind: %', unknown
+      using errcode = '22023', hint = 'Known kinds: ' || array_to_string(known, ', ') || '.';
+  end if;
+  return new;
+end
+$$;
+comment on function internal.tg_notification_preferences__known_kinds() is
+  'Trigger: refuses email_kinds or sms_kinds naming a kind customers are never sent (22023, the known kinds in the hint).';
+revoke all on function internal.tg_notification_preferences__known_kinds() from public;
+
+drop trigger if exists _100_known_kinds on public.notification_preferences;
+create trigger _100_known_kinds before insert or update of email_kinds, sms_kinds on public.notification_preferences
+  for each row execute function internal.tg_notification_preferences__known_kinds();
+
 -- internal bookkeeping ----------------------------------------------------------------------------------
 
 comment on table internal.notify_provider_slots is 'Per-provider rate limit: the next moment a message may go out (shared by all workers).';

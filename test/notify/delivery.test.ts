@@ -277,6 +277,31 @@ describe('the outbox', () => {
     expect(servers.twilio.requests.filter((r) => r.form.get('To') === phone)).toEqual([]);
   });
 
+  it('refuses a preference naming a kind no customer is sent (a misspelt opt-in), and changes nothing', async () => {
+    const h = await household(ctx.pool);
+    const before = await one(
+      ctx.pool,
+      `select email_kinds, sms_kinds from public.notification_preferences where customer = $1`,
+      [h.customer],
+    );
+    await expect(
+      ctx.pool.query(
+        `update public.notification_preferences set email_kinds = '{invoice_issued,invoce_issued}', sms_kinds = '{off_supply,bogus}'
+          where customer = $1`,
+        [h.customer],
+      ),
+    ).rejects.toMatchObject({
+      code: '22023',
+      message: 'unknown notification kind: bogus, invoce_issued',
+      hint: expect.stringMatching(/^Known kinds: invoice_issued, payment_received, /),
+    });
+    expect(
+      await one(ctx.pool, `select email_kinds, sms_kinds from public.notification_preferences where customer = $1`, [
+        h.customer,
+      ]),
+    ).toEqual(before);
+  });
+
   it('marks a channel without settings suppressed outside production, visibly', async () => {
     const config = testNotifyConfig(undefined, undefined);
     const h = await household(ctx.pool);
