@@ -59,10 +59,9 @@ returns table (meter uuid, start_date date, end_date date)
 language sql stable security definer
 set search_path = ''
 as $$
-  select shm.meter, s.start_date, s.end_date
+  select pm.meter, s.start_date, s.end_date
     from public.account_supplies s
-    join flows.properties_service_head psh on psh.property = s.property
-    join flows.service_head_meter shm on shm.service_head = psh.service_head
+    join flows.property_meters pm on pm.property = s.property
    where s.account = any (internal.customer_account_ids())
 $$;
 comment on function internal.customer_meter_supplies() is
@@ -101,9 +100,8 @@ as $$
                    s.end_date::timestamp at time zone 'Europe/London', '[)')
          * tstzrange(r.start_time, r.end_time, '[)')
     from public.account_supplies s
-    join flows.properties_service_head psh on psh.property = s.property
-    join flows.service_head_meter shm on shm.service_head = psh.service_head
-    join flows.meter_registers r on r.meter_id = shm.meter
+    join flows.property_meters pm on pm.property = s.property
+    join flows.meter_registers r on r.meter_id = pm.meter
    where s.account = any (internal.customer_account_ids())
      and tstzrange(s.start_date::timestamp at time zone 'Europe/London',
                    s.end_date::timestamp at time zone 'Europe/London', '[)')

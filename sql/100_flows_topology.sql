@@ -76,8 +76,8 @@ grant insert (esco, feeder, name, phase, fuse_rating, type) on flows.service_hea
 grant update (feeder, name, phase, fuse_rating, type) on flows.service_head_registry to operator;
 grant insert (esco, property, service_head) on flows.properties_service_head to operator;
 grant update (property, service_head) on flows.properties_service_head to operator;
-grant insert (esco, service_head, meter) on flows.service_head_meter to operator;
-grant update (service_head, meter) on flows.service_head_meter to operator;
+grant insert (esco, service_head, meter, property) on flows.service_head_meter to operator;
+grant update (service_head, meter, property) on flows.service_head_meter to operator;
 grant insert (esco, site, type, name, rating_amps) on flows.circuits to operator;
 grant update (site, type, name, rating_amps) on flows.circuits to operator;
 grant insert (esco, circuit, register, start_time, end_time) on flows.circuit_register to operator;
@@ -129,10 +129,12 @@ comment on column flows.properties_service_head.property is 'The property.';
 comment on column flows.properties_service_head.service_head is 'A service head feeding it.';
 comment on column flows.properties_service_head.esco is 'ESCO of both (kept equal by foreign keys).';
 
-comment on table flows.service_head_meter is $$Which meters are on which service heads.$$;
+comment on table flows.service_head_meter is $$Which meters are on which service heads, and on a shared head which property each supplies.
+The meters of a property are in flows.property_meters.$$;
 comment on column flows.service_head_meter.service_head is 'The service head.';
 comment on column flows.service_head_meter.meter is 'A meter on it.';
-comment on column flows.service_head_meter.esco is 'ESCO of both (kept equal by foreign keys).';
+comment on column flows.service_head_meter.property is $$On a service head shared by several properties, the property this meter supplies (one of the head's, flows.properties_service_head); null = it supplies every property of its service head.$$;
+comment on column flows.service_head_meter.esco is 'ESCO of the service head, the meter and the property (kept equal by foreign keys).';
 
 comment on table flows.circuits is $$Circuits of a site (power, heat or solar), measured by meter registers.
 Registers map to circuits over time through flows.circuit_register.$$;

@@ -276,16 +276,15 @@ begin
     -- The account supplying each meter's property on the day the tariff takes effect, and its customer
     -- (holder first, then occupant, then payer).
     supplied as (
-      select distinct on (shm.meter) shm.meter, a.vat_rate_pct, ca.customer
+      select distinct on (pm.meter) pm.meter, a.vat_rate_pct, ca.customer
         from next_tariff nt
-        join flows.service_head_meter shm on shm.esco = esco_row.id
-        join flows.properties_service_head psh on psh.service_head = shm.service_head
+        join flows.property_meters pm on pm.esco = esco_row.id
         join public.account_supplies s
-          on s.property = psh.property
+          on s.property = pm.property
          and s.start_date <= nt.effective_from and (s.end_date is null or s.end_date > nt.effective_from)
         join public.accounts a on a.id = s.account
         left join public.customer_accounts ca on ca.account = s.account
-       order by shm.meter, array_position(array['holder', 'occupant', 'payer'], ca.role), ca.customer
+       order by pm.meter, array_position(array['holder', 'occupant', 'payer'], ca.role), ca.customer
     ),
     desired as (
       select r.id as meter_id, r.serial, sup.customer, coalesce(ct.id, nt.id) as tariff_id, nt.effective_from,

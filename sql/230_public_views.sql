@@ -3,30 +3,29 @@
 -- which meters, registers and half-hours anyone sees — a customer their meters' data within their supply
 -- periods, an operator their ESCOs'.
 
--- Which property a meter serves goes through flows.service_head_meter and flows.properties_service_head,
--- which customers may not read; this claim helper gives the caller the meter ↔ property pairs they may know.
+-- Which property a meter serves is flows.property_meters (over flows.service_head_meter and
+-- flows.properties_service_head), which customers may not read; this claim helper gives the caller the
+-- meter ↔ property pairs they may know.
 create or replace function internal.my_meter_properties()
 returns table (meter_id uuid, property uuid, supplied_now boolean)
 language sql stable security definer
 set search_path = ''
 as $$
   -- operators: every meter ↔ property link of their ESCOs
-  select shm.meter, psh.property, true
-    from flows.service_head_meter shm
-    join flows.properties_service_head psh on psh.service_head = shm.service_head
+  select pm.meter, pm.property, true
+    from flows.property_meters pm
    where internal.jwt_claims() ->> 'role' = 'operator'
-     and shm.esco = any (internal.operator_escos())
+     and pm.esco = any (internal.operator_escos())
   union all
   -- customers: the properties their accounts supply or supplied, and whether one supplies it today
-  select shm.meter, s.property,
+  select pm.meter, s.property,
          bool_or(s.start_date <= (now() at time zone 'Europe/London')::date
                  and (s.end_date is null or s.end_date > (now() at time zone 'Europe/London')::date))
     from public.account_supplies s
-    join flows.properties_service_head psh on psh.property = s.property
-    join flows.service_head_meter shm on shm.service_head = psh.service_head
+    join flows.property_meters pm on pm.property = s.property
    where internal.jwt_claims() ->> 'role' = 'customer'
      and s.account = any (internal.customer_account_ids())
-   group by shm.meter, s.property
+   group by pm.meter, s.property
 $$;
 comment on function internal.my_meter_properties() is
   'For the operator or customer making the request: the meter ↔ property pairs they may know, and whether the property is supplied to them today (always true for operators).';

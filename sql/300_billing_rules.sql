@@ -120,9 +120,8 @@ account_register as materialized (
                     and x."timestamp" >= internal.london_midnight(lower(su.days)) - interval '1 hour'
                     and x."timestamp" <= internal.london_midnight(upper(su.days)) + interval '1 hour') as has_export_reads
     from supply su
-    join flows.properties_service_head psh on psh.property = su.property
-    join flows.service_head_meter shm on shm.service_head = psh.service_head
-    join flows.meter_registers r on r.meter_id = shm.meter
+    join flows.property_meters pm on pm.property = su.property
+    join flows.meter_registers r on r.meter_id = pm.meter
    where tstzrange(r.start_time, r.end_time) && tstzrange(internal.london_midnight(lower(su.days)),
                                                          internal.london_midnight(upper(su.days)))
 ),
@@ -383,12 +382,11 @@ language sql stable
 set search_path = ''
 as $$
   select sum(coalesce(b0.balance, 0) - coalesce(b1.balance, 0) + coalesce(tu.amount, 0))
-    from (select distinct shm.meter,
+    from (select distinct pm.meter,
                  internal.london_midnight(greatest(s.start_date, period_from)) as t_from,
                  internal.london_midnight(least(coalesce(s.end_date, period_to), period_to)) as t_to
             from public.account_supplies s
-            join flows.properties_service_head psh on psh.property = s.property
-            join flows.service_head_meter shm on shm.service_head = psh.service_head
+            join flows.property_meters pm on pm.property = s.property
            where s.account = account_id and daterange(s.start_date, s.end_date) && daterange(period_from, period_to)) m
     left join lateral (select b.balance from flows.meter_prepay_balance b
                         where b.meter_id = m.meter and b."timestamp" <= m.t_from

@@ -188,9 +188,8 @@ as $$
            jsonb_agg(jsonb_build_object('meter', m.id, 'serial', m.serial, 'at', b."timestamp", 'balance', b.balance,
                                         'move_out', internal.london_midnight(s.end_date)) order by m.serial) as inputs
       from public.account_supplies s
-      join flows.properties_service_head psh on psh.property = s.property
-      join flows.service_head_meter shm on shm.service_head = psh.service_head
-      join flows.meter_registry m on m.id = shm.meter
+      join flows.property_meters pm on pm.property = s.property
+      join flows.meter_registry m on m.id = pm.meter
       cross join lateral (
         select x.balance, x."timestamp" from flows.meter_prepay_balance x
          where x.meter_id = m.id and x.balance is not null
@@ -890,9 +889,8 @@ as $$
                                                            'at', x.at, 'read', x.read::text)
                                         order by m.serial, r.element, x.kind desc), '[]')
                 from public.account_supplies s
-                join flows.properties_service_head psh on psh.property = s.property
-                join flows.service_head_meter shm on shm.service_head = psh.service_head
-                join flows.meter_registry m on m.id = shm.meter
+                join flows.property_meters pm on pm.property = s.property
+                join flows.meter_registry m on m.id = pm.meter
                 join flows.meter_registers r on r.meter_id = m.id
                 cross join lateral (
                   select b.kind, ri."timestamp" as at, ri.read
@@ -906,9 +904,8 @@ as $$
     'daily', (select coalesce(jsonb_agg(jsonb_build_object('day', d.day, 'kwh', d.kwh::text) order by d.day), '[]')
                 from (select (h."timestamp" at time zone 'Europe/London')::date as day, sum(h.import_kwh) as kwh
                         from public.account_supplies s
-                        join flows.properties_service_head psh on psh.property = s.property
-                        join flows.service_head_meter shm on shm.service_head = psh.service_head
-                        join flows.meter_registers r on r.meter_id = shm.meter and r.nature <> 'solar'
+                        join flows.property_meters pm on pm.property = s.property
+                        join flows.meter_registers r on r.meter_id = pm.meter and r.nature <> 'solar'
                         join flows.register_interval_hh h on h.register_id = r.register_id
                        where s.account = a.id
                          and daterange(s.start_date, s.end_date) && daterange(i.period_start, i.period_end)

@@ -119,10 +119,9 @@ begin
        where m.esco = acct.esco
          and (m.id::text = obj #>> '{metadata,meter_id}'
               or (obj #>> '{metadata,meter_id}' is null and m.id in (
-                    select shm.meter
+                    select pm.meter
                       from public.account_supplies s
-                      join flows.properties_service_head psh on psh.property = s.property
-                      join flows.service_head_meter shm on shm.service_head = psh.service_head
+                      join flows.property_meters pm on pm.property = s.property
                      where s.account = acct.id
                        and s.start_date <= (now() at time zone 'Europe/London')::date
                        and (s.end_date is null or s.end_date > (now() at time zone 'Europe/London')::date))))

@@ -368,12 +368,11 @@ language sql stable security definer
 set search_path = ''
 as $$
   select distinct on (ca.customer) ca.customer, s.account
-    from flows.service_head_meter shm
-    join flows.properties_service_head psh on psh.service_head = shm.service_head
-    join public.account_supplies s on s.property = psh.property
+    from flows.property_meters pm
+    join public.account_supplies s on s.property = pm.property
     join public.customer_accounts ca on ca.account = s.account
     join public.customers c on c.id = ca.customer
-   where shm.meter = meter_id
+   where pm.meter = meter_id
      and s.start_date <= (now() at time zone 'Europe/London')::date
      and (s.end_date is null or s.end_date > (now() at time zone 'Europe/London')::date)
    order by ca.customer

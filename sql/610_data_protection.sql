@@ -70,10 +70,9 @@ begin
             'start_date', s.start_date, 'end_date', s.end_date,
             'property', jsonb_build_object('plot', p.plot, 'address', p.address, 'type', p.type),
             'meters', (select coalesce(jsonb_agg(distinct m.serial), '[]')
-                         from flows.properties_service_head psh
-                         join flows.service_head_meter shm on shm.service_head = psh.service_head
-                         join flows.meter_registry m on m.id = shm.meter
-                        where psh.property = s.property)) order by s.start_date), '[]')
+                         from flows.property_meters pm
+                         join flows.meter_registry m on m.id = pm.meter
+                        where pm.property = s.property)) order by s.start_date), '[]')
             from public.account_supplies s join flows.properties p on p.id = s.property
            where s.account = a.id),
         'invoices', (

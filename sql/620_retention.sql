@@ -31,12 +31,11 @@ as $$
       cross join lateral unnest(datemultirange(daterange(s.start_date, s.end_date))
                                 - coalesce(b.days, '{}'::datemultirange)) u(days)
   )
-  select shm.meter,
+  select pm.meter,
          tstzrange(internal.london_midnight(lower(u.days)) - interval '29 days',
                    internal.london_midnight(upper(u.days)) + interval '1 hour')
     from unbilled u
-    join flows.properties_service_head psh on psh.property = u.property
-    join flows.service_head_meter shm on shm.service_head = psh.service_head
+    join flows.property_meters pm on pm.property = u.property
   union all
   select r.meter_id, tstzrange(internal.london_midnight(e.day), internal.london_midnight(e.day + 1) + interval '1 hour')
     from internal.billing_estimates e

@@ -132,9 +132,8 @@ metered as (
       select greatest(s.start_date, b.period_start)::timestamp at time zone 'Europe/London' as t_from,
              least(coalesce(s.end_date, b.period_end), b.period_end)::timestamp at time zone 'Europe/London' as t_to
     ) w
-    join flows.properties_service_head psh on psh.property = s.property
-    join flows.service_head_meter shm on shm.service_head = psh.service_head
-    join flows.meter_registers r on r.meter_id = shm.meter and r.nature <> 'solar'
+    join flows.property_meters pm on pm.property = s.property
+    join flows.meter_registers r on r.meter_id = pm.meter and r.nature <> 'solar'
     join flows.register_interval_hh h
       on h.register_id = r.register_id and h."timestamp" >= w.t_from and h."timestamp" < w.t_to
      and h."timestamp" >= r.start_time and (r.end_time is null or h."timestamp" < r.end_time)

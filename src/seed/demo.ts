@@ -216,11 +216,13 @@ export async function seedDemo(client: pg.ClientBase, options: DemoOptions): Pro
             prepay,
           ],
         );
-        await tx.query(`insert into flows.service_head_meter (service_head, meter, esco) values ($1, $2, $3)`, [
-          head,
-          meter.id,
-          esco.id,
-        ]);
+        // On a shared head (plots 1 and 2 of every six) each meter names its home, so that each home is billed
+        // for, and shown, its own meter only; elsewhere the meter supplies every property of its head (null).
+        const onSharedHead = i % 6 === 1 || i % 6 === 2;
+        await tx.query(
+          `insert into flows.service_head_meter (service_head, meter, esco, property) values ($1, $2, $3, $4)`,
+          [head, meter.id, esco.id, onSharedHead ? property.id : null],
+        );
         const scale = 0.7 + random.next() * 0.9;
         const gapDay = i % 11 === 7 ? random.int(1, Math.max(1, options.days - 2)) : undefined;
         for (const element of dual ? (['A', 'B'] as const) : (['SINGLE'] as const)) {

@@ -33,6 +33,21 @@ describe('billing the demo data', () => {
       `select kind, count(*)::int as n from public.invoices group by kind order by kind`,
     );
     expect(kinds.map((k) => k.kind)).toEqual(['invoice', 'statement']);
+    // Neighbours on a shared service head are each billed for their own meter: no register is charged to two
+    // accounts for the same time (a move-out and a move-in charge it for consecutive times).
+    const sharedCharges = await many(
+      ctx.pool,
+      `select a.number, b.number as other, r.register
+         from public.invoice_lines la
+         join public.invoices a on a.id = la.invoice
+        cross join lateral jsonb_array_elements_text(la.inputs -> 'registers') r(register)
+         join public.invoice_lines lb on lb.line_type = 'unit_charge' and lb.inputs -> 'registers' ? r.register
+         join public.invoices b on b.id = lb.invoice and b.account <> a.account
+        where la.line_type = 'unit_charge'
+          and tstzrange((la.inputs ->> 'interval_from')::timestamptz, (la.inputs ->> 'interval_to')::timestamptz)
+              && tstzrange((lb.inputs ->> 'interval_from')::timestamptz, (lb.inputs ->> 'interval_to')::timestamptz)`,
+    );
+    expect(sharedCharges).toEqual([]);
     const rendered = await renderPending(ctx.pool);
     const issued = await one<{ n: number }>(
       ctx.pool,

@@ -19,6 +19,7 @@ export interface Scenario {
   customerId: string;
   customerSub: string;
   propertyId: string;
+  serviceHeadId: string;
   meterId: string;
   registers: Record<string, string>;
 }
@@ -66,7 +67,12 @@ export interface ScenarioOptions {
   start?: string;
   end?: string | null;
   /** Reuse a property (move-in after someone else's move-out). */
-  property?: { propertyId: string; meterId: string; registers: Record<string, string> };
+  property?: { propertyId: string; serviceHeadId: string; meterId: string; registers: Record<string, string> };
+  /**
+   * Put the new property on this existing service head (neighbours sharing a cut-out) instead of a head of its
+   * own; its meter names the property it supplies (flows.service_head_meter.property).
+   */
+  serviceHead?: string;
 }
 
 /** An account supplying a property with one meter, from `start` (default 2025-01-01) to `end` (exclusive). */
@@ -84,12 +90,14 @@ export async function createScenario(
       `insert into flows.properties (esco, site, plot, address) values ($1, $2, $3, $4) returning id`,
       [esco.id, esco.siteId, `P-${s}`, `${s} Lily Lane`],
     );
-    const sh = await one<{ id: string }>(
-      pool,
-      `insert into flows.service_head_registry (esco, feeder, name, phase, type)
-       values ($1, $2, $3, 1, 'network_owned') returning id`,
-      [esco.id, esco.feederId, `SH-${s}`],
-    );
+    const sh = options.serviceHead
+      ? { id: options.serviceHead }
+      : await one<{ id: string }>(
+          pool,
+          `insert into flows.service_head_registry (esco, feeder, name, phase, type)
+           values ($1, $2, $3, 1, 'network_owned') returning id`,
+          [esco.id, esco.feederId, `SH-${s}`],
+        );
     await pool.query(`insert into flows.properties_service_head (property, service_head, esco) values ($1, $2, $3)`, [
       property.id,
       sh.id,
@@ -100,11 +108,12 @@ export async function createScenario(
       `insert into flows.meter_registry (esco, serial) values ($1, $2) returning id`,
       [esco.id, `M-${s}`],
     );
-    await pool.query(`insert into flows.service_head_meter (service_head, meter, esco) values ($1, $2, $3)`, [
-      sh.id,
-      meter.id,
-      esco.id,
-    ]);
+    await pool.query(
+      options.serviceHead
+        ? `insert into flows.service_head_meter (service_head, meter, esco, property) values ($1, $2, $3, $4)`
+        : `insert into flows.service_head_meter (service_head, meter, esco) values ($1, $2, $3)`,
+      options.serviceHead ? [sh.id, meter.id, esco.id, property.id] : [sh.id, meter.id, esco.id],
+    );
     const registers: Record<string, string> = {};
     for (const element of elements) {
       const r = await one<{ register_id: string }>(
@@ -115,7 +124,7 @@ export async function createScenario(
       );
       registers[element] = r.register_id;
     }
-    place = { propertyId: property.id, meterId: meter.id, registers };
+    place = { propertyId: property.id, serviceHeadId: sh.id, meterId: meter.id, registers };
   }
   const customerSub = `cust-${s}`;
   const customer = await one<{ id: string }>(
@@ -141,6 +150,7 @@ export async function createScenario(
   );
   return {
     propertyId: place.propertyId,
+    serviceHeadId: place.serviceHeadId,
     meterId: place.meterId,
     registers: place.registers,
     accountId: account.id,

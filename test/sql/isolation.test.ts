@@ -160,6 +160,8 @@ const matrix: Record<string, MatrixRow> = {
   'flows.circuit_interval_daily': monitoringView,
   'flows.circuit_interval_monthly': monitoringView,
   'flows.register_interval_hh_completeness': monitoringView,
+  // The meters of each property (the topology readers; customers reach theirs through the claim helpers).
+  'flows.property_meters': { view: true, operator: 'S esco', service: 'S esco', worker: 'S', reporting: 'S' },
   // Business metrics (issue 9, sql/660_metrics.sql): per-ESCO figures for operators; the exporter and reporting
   // read them through internal.metrics_by_esco().
   'flows.metrics_metering': { view: true, operator: 'S esco' },
