@@ -35,6 +35,35 @@ comment on function internal.stripe_signature_valid(text, text, text, integer) i
   'Whether a Stripe-style signature header signs the body (HMAC-SHA256 of "<t>.<body>") within the tolerance.';
 revoke all on function internal.stripe_signature_valid(text, text, text, integer) from public;
 
+-- The one rule for a payment's refunded status: its own refunds (card refunds, the bank returning it:
+-- internal.refund_of_credit is false) that are not cancelled cover it. A refund of account credit that merely names
+-- the payment (an operator's refund_request) does not count. Returns what those refunds leave of the payment.
+create or replace function internal.payment_mark_refunded(payment_id uuid)
+returns numeric
+language plpgsql volatile
+set search_path = ''
+as $$
+declare
+  p public.payments;
+  refunded numeric;
+begin
+  select x.* into p from public.payments x where x.id = payment_id;
+  if not found then
+    return null;
+  end if;
+  select coalesce(sum(r.amount), 0) into refunded
+    from public.refunds r
+   where r.payment = p.id and r.status <> 'cancelled' and not internal.refund_of_credit(r.source);
+  if refunded >= p.amount and p.status in ('received', 'allocated') then
+    update public.payments x set status = 'refunded' where x.id = p.id;
+  end if;
+  return greatest(p.amount - refunded, 0);
+end
+$$;
+comment on function internal.payment_mark_refunded(uuid) is
+  'Marks a payment refunded when its own refunds (not of credit, not cancelled) cover it; returns what they leave of it.';
+revoke all on function internal.payment_mark_refunded(uuid) from public;
+
 create or replace function public.payment_webhook(text)
 returns jsonb
 language plpgsql volatile security definer
@@ -53,6 +82,7 @@ declare
   account_id uuid;
   payment_id uuid;
   meter_id uuid;
+  refund_id uuid;
   amount numeric;
   v_outcome text;
   is_new boolean;
@@ -105,15 +135,37 @@ begin
       raise exception 'the payment intent has no amount in pence or is not in GBP' using errcode = '22023';
     end if;
     amount := coalesce(obj ->> 'amount_received', obj ->> 'amount')::numeric / 100;
+    -- Serialised with the account's postings, as a charge.refunded is: a refund of this intent handled at the same
+    -- time is either seen below or finds this payment itself.
+    perform internal.lock_account_postings(array[acct.id]);
     insert into public.payments (esco, account, received_at, amount, currency, method, reference, source, status)
     values (acct.esco, acct.id, coalesce(to_timestamp((obj ->> 'created')::bigint), now()), amount, 'GBP', 'card',
             left(obj ->> 'description', 140), 'stripe:' || (obj ->> 'id'), 'received')
     on conflict (source) do nothing
     returning id into payment_id;
     v_outcome := case when payment_id is null then 'payment_exists' else 'payment_recorded' end;
+    if payment_id is not null then
+      -- The provider does not order its events: refunds of this intent that arrived first were recorded with no
+      -- payment. They are this account's card refunds without one (looked up first: usually there are none) whose
+      -- charge.refunded event names this intent. They are the payment's own: it pays only what they leave.
+      if exists (select 1 from public.refunds r
+                  where r.account = acct.id and r.payment is null and r.source like 'stripe:%') then
+        update public.refunds r set payment = payment_id
+         where r.account = acct.id and r.payment is null and r.source like 'stripe:%'
+           and r.source in (select 'stripe:' || (e.payload #>> '{data,object,id}') || ':'
+                                   || (e.payload #>> '{data,object,amount_refunded}')
+                              from internal.payment_webhook_events e
+                             where e.provider = 'stripe' and e.esco = acct.esco and e.event_type = 'charge.refunded'
+                               and e.payload #>> '{data,object,payment_intent}' = obj ->> 'id');
+      end if;
+      amount := internal.payment_mark_refunded(payment_id);
+      if amount = 0 then
+        v_outcome := 'payment_refunded';
+      end if;
+    end if;
     -- A prepay account's payment becomes meter credit: the meter named in the metadata, else the prepay
-    -- meter its current supply has.
-    if payment_id is not null and acct.billing_mode = 'prepay' then
+    -- meter its current supply has; for what refunds left of it.
+    if payment_id is not null and acct.billing_mode = 'prepay' and amount > 0 then
       select m.id into meter_id
         from flows.meter_registry m
        where m.esco = acct.esco
@@ -135,32 +187,43 @@ begin
       end if;
     end if;
     if payment_id is not null then
+      -- ledger credit; what its own refunds left pays the open invoices
       perform internal.payments_post(array[acct.id]);
     end if;
   elsif v_event_type = 'charge.refunded' then
     if coalesce(obj ->> 'amount_refunded', '') !~ '^[0-9]{1,10}$' then
       raise exception 'the charge has no amount_refunded in pence' using errcode = '22023';
     end if;
+    if coalesce(obj ->> 'id', '') !~ '^[^:]{1,255}$' then
+      raise exception 'the charge has no id' using errcode = '22023';
+    end if;
+    -- serialised with the account's postings (and with a payment_intent.succeeded of the same intent: above)
+    perform internal.lock_account_postings(array[acct.id]);
     select p.id into payment_id from public.payments p
      where p.source = 'stripe:' || (obj ->> 'payment_intent') and p.account = acct.id;
-    -- amount_refunded is cumulative: refund what is not recorded yet.
+    -- amount_refunded is cumulative per charge: refund what this charge's refunds recorded so far (source
+    -- stripe:<charge id>:<amount refunded>, whether or not they found their payment) do not cover.
     amount := (obj ->> 'amount_refunded')::numeric / 100
-              - coalesce((select sum(r.amount) from public.refunds r where r.payment = payment_id and payment_id is not null
-                            and r.source like 'stripe:%'), 0);
+              - coalesce((select sum(r.amount) from public.refunds r
+                           where r.account = acct.id and starts_with(r.source, 'stripe:' || (obj ->> 'id') || ':')), 0);
     if amount > 0 then
       insert into public.refunds (esco, account, payment, amount, reason, source, status, paid_at)
       values (acct.esco, acct.id, payment_id, amount, 'card refund', 'stripe:' || (obj ->> 'id') || ':' || (obj ->> 'amount_refunded'),
               'paid', now())
-      on conflict (source) do nothing;
-      -- money back out: a debit on the account's ledger
-      insert into public.ledger_entries (esco, account, kind, amount, description)
-      values (acct.esco, acct.id, 'adjustment', amount, 'Card refund');
-      update public.payments p set status = 'refunded'
-       where p.id = payment_id and (select sum(r.amount) from public.refunds r where r.payment = p.id) >= p.amount;
-      -- the refunded money no longer pays invoices; the account's other credit may pay them again
-      perform internal.lock_account_postings(array[acct.id]);
-      perform internal.payments_release_refunded(array[payment_id]);
-      perform internal.payments_post(array[acct.id]);
+      on conflict (source) do nothing
+      returning id into refund_id;
+    end if;
+    if refund_id is not null then
+      -- money back out: a debit on the account's ledger, naming the refund
+      insert into public.ledger_entries (esco, account, kind, amount, refund, description)
+      values (acct.esco, acct.id, 'adjustment', amount, refund_id, 'Card refund');
+      -- Before its payment is recorded, the refund waits for it (payment_intent.succeeded above takes it off).
+      if payment_id is not null then
+        perform internal.payment_mark_refunded(payment_id);
+        -- the refunded money no longer pays invoices; the account's other credit may pay them again
+        perform internal.payments_release_refunded(array[payment_id]);
+        perform internal.payments_post(array[acct.id]);
+      end if;
       v_outcome := 'refund_recorded';
     else
       v_outcome := 'refund_exists';
@@ -177,7 +240,7 @@ begin
 end
 $$;
 comment on function public.payment_webhook(text) is $$Payment provider webhook (Stripe-shaped): POST the raw body as text/plain with the Stripe-Signature header.
-Verifies the HMAC-SHA256 signature and a 300 s timestamp tolerance before storing anything; each event id is handled once. payment_intent.succeeded records a card payment (and a top-up for a prepay account), charge.refunded a refund.$$;
+Verifies the HMAC-SHA256 signature and a 300 s timestamp tolerance before storing anything; each event id is handled once. payment_intent.succeeded records a card payment (and a top-up for a prepay account) less the refunds of it that arrived first, charge.refunded a refund.$$;
 revoke all on function public.payment_webhook(text) from public;
 -- Not anon: web roles other than the documented few execute nothing without a token (docs/security.md). The
 -- provider's request reaches PostgREST through a relay that adds a service token of the ESCO(s) (no secret in
