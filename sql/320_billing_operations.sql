@@ -492,6 +492,31 @@ begin
       update public.billing_runs x set status = 'drafted', finished_at = now() where x.id = r.id returning * into r;
       delete from internal.billing_register_days d where d.run = r.id;
     else
+      -- A meter that supplies two properties supplied this month (neighbours on a shared service head whose meters
+      -- do not name their property, flows.service_head_meter.property) would bill both homes for it: their
+      -- accounts are not drafted, an error each naming the meter, until an operator names its property.
+      update public.billing_runs x
+         set errors = x.errors || coalesce((
+               select jsonb_agg(jsonb_build_object('account', a.id, 'account_number', a.account_number,
+                                                   'error', format('meter %s also supplies another property this month '
+                                                     || '(a shared service head): name the property it supplies '
+                                                     || '(flows.service_head_meter.property)', e.serials))
+                                order by a.account_number)
+                 from (select s.account, string_agg(distinct m.serial, ', ' order by m.serial) as serials
+                         from public.account_supplies s
+                         join flows.property_meters pm on pm.property = s.property
+                         join flows.meter_registry m on m.id = pm.meter
+                        where s.account = any (batch)
+                          and daterange(s.start_date, s.end_date) && daterange(r.period_start, period_to)
+                          and exists (select 1 from flows.property_meters o
+                                        join public.account_supplies os on os.property = o.property
+                                       where o.meter = pm.meter and o.property <> pm.property
+                                         and daterange(os.start_date, os.end_date) && daterange(r.period_start, period_to))
+                        group by s.account) e
+                 join public.accounts a on a.id = e.account), '[]')
+       where x.id = r.id returning * into r;
+      batch := array(select a from unnest(batch) a
+                      where not r.errors @> jsonb_build_array(jsonb_build_object('account', a)));
       perform internal.billing_draft(batch, r.period_start, period_to, r.id, r.bill_date);
       update public.billing_runs x
          set errors = x.errors || coalesce((

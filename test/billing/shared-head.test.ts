@@ -112,3 +112,33 @@ describe('two homes sharing a service head', () => {
     expect(await charged(home2)).toEqual({ charged: '70.00' });
   });
 });
+
+describe('a shared service head whose meter names no home', () => {
+  it('bills neither home for it until an operator names its property', async () => {
+    const other = await createEsco(ctx.pool, 'SHARED2');
+    const first = await createScenario(ctx.pool, other); // its meter names no property: it supplies both homes
+    const second = await createScenario(ctx.pool, other, { serviceHead: first.serviceHeadId });
+    for (const home of [first, second]) await fillIntervals(ctx.pool, home.registers.SINGLE!, ...OCT, '0.100');
+    const { serial } = await one<{ serial: string }>(
+      ctx.pool,
+      `select serial from flows.meter_registry where id = $1`,
+      [first.meterId],
+    );
+    const runId = await prepareRun(ctx.pool, 'SHARED2', '2026-10-01', 'test');
+    expect(await runBilling(ctx.pool, runId)).toMatchObject({ status: 'drafted', errors: 2, invoices_drafted: 0 });
+    const { errors } = await one<{ errors: { account: string; error: string }[] }>(
+      ctx.pool,
+      `select errors from public.billing_runs where id = $1`,
+      [runId],
+    );
+    expect(errors.map((e) => e.account).sort()).toEqual([first.accountId, second.accountId].sort());
+    for (const e of errors) expect(e.error).toMatch(new RegExp(`^meter ${serial} also supplies another property`));
+
+    await ctx.pool.query(`update flows.service_head_meter set property = $1 where meter = $2`, [
+      first.propertyId,
+      first.meterId,
+    ]);
+    const rerun = await prepareRun(ctx.pool, 'SHARED2', '2026-10-01', 'test');
+    expect(await runBilling(ctx.pool, rerun)).toMatchObject({ status: 'drafted', errors: 0, invoices_drafted: 2 });
+  });
+});
