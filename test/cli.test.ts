@@ -109,3 +109,26 @@ describe('flows CLI', () => {
     expect(still.length).toBeGreaterThan(0);
   });
 });
+
+describe('flows token --role', () => {
+  const env = testEnv({ PGRST_JWT_SECRET: secret });
+
+  it('names in --help the roles it mints', async () => {
+    const help = await runFlows(['token', '--help'], env);
+    expect(help.code).toBe(0);
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain(
+      '--role <role> web role the token carries: anon, customer or operator',
+    );
+  });
+
+  it('mints only those roles: a token for any other role is refused at every request', async () => {
+    const superuser = await runFlows(['token', '--role', 'superuser'], env);
+    expect(superuser.code).toBe(1);
+    expect(superuser.stdout).toBe('');
+    expect(superuser.stderr.trim()).toBe("flows: --role: 'superuser' is not a web role (anon, customer or operator)");
+    for (const role of ['anon', 'customer', 'operator']) {
+      const minted = await runFlows(['token', '--role', role], env);
+      expect(minted.code, role).toBe(0);
+    }
+  });
+});

@@ -6,7 +6,7 @@ import { ConfigError, loadConfig, processEnv } from '../config.ts';
 import { mintToken } from '../auth/token.ts';
 import { databaseOf, withClient, withDatabase, quoteIdent } from '../db/client.ts';
 import { migrate } from '../db/migrate.ts';
-import { setup } from '../db/roles.ts';
+import { setup, webRoles } from '../db/roles.ts';
 import { loginUrl, openDatabase } from '../db/server.ts';
 import { createLogger } from '../log.ts';
 import { register as registerEmop } from './emop.ts';
@@ -35,6 +35,11 @@ async function withDatabaseHandle<T>(fn: (adminUrl: string, embedded: boolean) =
     await db.release();
   }
 }
+
+/** Roles `flows token` mints: the web roles, but service (a service token is a registered key). */
+const tokenRoles: readonly string[] = webRoles.filter((r) => r !== 'service');
+/** "anon, customer or operator". */
+const tokenRoleList = `${tokenRoles.slice(0, -1).join(', ')} or ${tokenRoles.at(-1)}`;
 
 const program = new Command('flows')
   .description('Flows: billing and metering for energy communities')
@@ -143,7 +148,10 @@ program
 program
   .command('token')
   .description('mint a development JWT signed with PGRST_JWT_SECRET')
-  .requiredOption('--role <role>', 'database role: anon, customer or operator (service keys: flows keys create)')
+  .requiredOption(
+    '--role <role>',
+    `web role the token carries: ${tokenRoleList} (a service token is a registered key: flows keys create)`,
+  )
   .option('--sub <subject>', 'subject: customers.auth_subject or the operator auth subject')
   .option('--ttl <duration>', 'lifetime, e.g. 30m, 12h, 7d (default FLOWS_TOKEN_TTL or 12h)')
   .action(async (options: { role: string; sub?: string; ttl?: string }) => {
@@ -153,6 +161,11 @@ program
       throw new Error(
         '--role service: service tokens must be registered keys; use `flows keys create --name … --esco …`',
       );
+    }
+    // The REST layer's authenticator can become only these; a token for any other role is refused
+    // at every request (401 when the role does not exist, 403 when it may not switch to it).
+    if (!tokenRoles.includes(options.role)) {
+      throw new Error(`--role: '${options.role}' is not a web role (${tokenRoleList})`);
     }
     const jwt = await mintToken(token.jwtSecret, {
       role: options.role,
