@@ -101,7 +101,7 @@ export function statusForSqlState(code: string, message: string, authenticated: 
   if (ptStatus) return Number(ptStatus[1]);
   if (code === '42501') return authenticated ? 403 : 401;
   if (code === '21000') return message.endsWith('requires a WHERE clause') ? 400 : 500;
-  if (code === '22023') return /^role ".*" does not exist$/.test(message) ? 401 : 400;
+  if (code === '22023') return message.startsWith('role') && message.endsWith('does not exist') ? 401 : 400;
   if (code === '42883') return message.startsWith('function xmlagg(') ? 406 : 404;
   if (code === '57P01') return 503;
   if (code === 'P0001') return 400;
@@ -177,7 +177,9 @@ export function fromDatabaseError(error: DatabaseError, authenticated: boolean):
   const code = error.code ?? 'XX000';
   if (code === 'PGRST') return fromRaisedPgrst(error);
   const status = statusForSqlState(code, error.message, authenticated);
-  const headers: [string, string][] = status === 401 && code === '42501' ? [['WWW-Authenticate', 'Bearer']] : [];
+  // As PostgREST (Error.hs, `headers` of PgError): every database error answered with 401 (42501 as
+  // anonymous, a token's role that does not exist, RAISE SQLSTATE 'PT401') asks for a bearer token.
+  const headers: [string, string][] = status === 401 ? [['WWW-Authenticate', 'Bearer']] : [];
   if (status === 503) headers.push(['Retry-After', '0']);
   return new ApiError(status, code, error.message, error.detail ?? null, error.hint ?? null, headers);
 }

@@ -63,7 +63,15 @@ describe('roles from tokens', () => {
   it('answers an unknown role with 401 (22023)', async () => {
     const res = await settingsAs(`Bearer ${await sign({ role: 'no_such_role_xyz' })}`);
     expect(res.status).toBe(401);
-    expect(await res.json()).toMatchObject({ code: '22023', message: 'role "no_such_role_xyz" does not exist' });
+    // PostgREST adds `WWW-Authenticate: Bearer` to every database error it answers with 401.
+    expect(res.headers.get('www-authenticate')).toBe('Bearer');
+    expect(res.headers.get('proxy-status')).toBe('PostgREST; error=22023');
+    expect(await res.json()).toEqual({
+      code: '22023',
+      details: null,
+      hint: null,
+      message: 'role "no_such_role_xyz" does not exist',
+    });
   });
 });
 
