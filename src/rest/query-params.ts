@@ -116,23 +116,61 @@ class Cursor {
 
 const isValues: readonly IsValue[] = ['null', 'not_null', 'true', 'false', 'unknown'];
 
-/** `{a,b}` / `(a,"b,c")` element lists: split on top-level commas, double quotes unescaped. */
-function splitList(inner: string, what: string, whole: string): string[] {
-  if (inner === '') return [];
-  const cursor = new Cursor(inner, what);
-  const items: string[] = [];
-  while (!cursor.done) {
-    if (cursor.peek() === '"') {
-      items.push(cursor.quoted());
-    } else {
-      const start = cursor.pos;
-      while (!cursor.done && cursor.peek() !== ',') cursor.pos += 1;
-      items.push(inner.slice(start, cursor.pos));
+/** A `"…"` element (backslash escapes any character) starting at `pos`; undefined when unclosed. */
+function quotedElement(text: string, pos: number): { value: string; end: number } | undefined {
+  if (text[pos] !== '"') return undefined;
+  let value = '';
+  let i = pos + 1;
+  while (i < text.length && text[i] !== '"') {
+    if (text[i] === '\\') {
+      if (i + 1 >= text.length) return undefined;
+      i += 1;
     }
-    if (!cursor.done && !cursor.eat(',')) throw parseError(what, whole, whole.indexOf(inner) + cursor.pos, '","');
-    if (cursor.done && inner.endsWith(',')) items.push('');
+    value += text[i];
+    i += 1;
   }
-  return items;
+  return i < text.length ? { value, end: i + 1 } : undefined;
+}
+
+/**
+ * The `in` list starting at `start` of `text`, as PostgREST's pListVal reads it: blanks, `(`,
+ * blanks, elements separated by `,`, `)`, blanks. An element is a double-quoted string when a `,`
+ * or `)` follows its closing quote, otherwise everything up to the next `,` or `)`. Errors carry
+ * Parsec's position and wording, e.g. `unexpected end of input expecting "," or ")"` for `(a,b`.
+ * `()` is the empty list (it matches nothing).
+ */
+function parseInList(text: string, start: number, what: string): string[] {
+  let pos = start;
+  const fail = (expected: string) => parseError(what, text, pos, expected);
+  const blanks = () => {
+    while (text[pos] === ' ' || text[pos] === '\t') pos += 1;
+  };
+  blanks();
+  if (text[pos] !== '(') throw fail('"("');
+  pos += 1;
+  blanks();
+  const listStart = pos;
+  const values: string[] = [];
+  for (;;) {
+    const quoted = quotedElement(text, pos);
+    if (quoted && (quoted.end >= text.length || text[quoted.end] === ',' || text[quoted.end] === ')')) {
+      values.push(quoted.value);
+      pos = quoted.end;
+    } else {
+      const elementStart = pos;
+      while (pos < text.length && text[pos] !== ',' && text[pos] !== ')') pos += 1;
+      values.push(text.slice(elementStart, pos));
+    }
+    if (text[pos] !== ',') break;
+    pos += 1;
+  }
+  if (text[pos] !== ')') throw fail('"," or ")"');
+  const empty = pos === listStart;
+  pos += 1;
+  blanks();
+  // PostgREST ignores whatever follows the list; the gateway refuses it.
+  if (pos < text.length) throw fail('end of input');
+  return empty ? [] : values;
 }
 
 /** Parses `[not.]op[(modifier)].value`; PGRST100 when `text` is not an operator expression. */
@@ -165,10 +203,7 @@ export function parseOperatorExpression(
   }
   if (modifier !== undefined) throw fail();
   if (op === 'in') {
-    if (!value.startsWith('(') || !value.endsWith(')')) {
-      throw parseError(what, text, text.length - value.length, '"("');
-    }
-    return { negated, expression: { kind: 'in', values: splitList(value.slice(1, -1), what, text) } };
+    return { negated, expression: { kind: 'in', values: parseInList(text, text.length - value.length, what) } };
   }
   if (op === 'is') {
     const v = value.toLowerCase() as IsValue;

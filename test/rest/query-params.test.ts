@@ -177,4 +177,33 @@ describe('the query string', () => {
       });
     }
   });
+
+  it.each([
+    // Parsec's messages for PostgREST's list parser: `(` elements separated by `,` then `)`.
+    ['in.(abc', 8, 'unexpected end of input expecting "," or ")"'],
+    ['in.("abc', 9, 'unexpected end of input expecting "," or ")"'],
+    ['in.(a,b', 8, 'unexpected end of input expecting "," or ")"'],
+    ['in.abc', 4, 'unexpected "a" expecting "("'],
+    ['in.', 4, 'unexpected end of input expecting "("'],
+    ['not.in.(1', 10, 'unexpected end of input expecting "," or ")"'],
+  ])('reports %s as PostgREST does', (value, column, details) => {
+    try {
+      parseQuery([['register_id', value]]);
+      expect.unreachable();
+    } catch (error) {
+      expect((error as ApiError).body()).toEqual({
+        code: 'PGRST100',
+        details,
+        hint: null,
+        message: `"failed to parse filter (${value})" (line 1, column ${column})`,
+      });
+    }
+  });
+
+  it('parses in-lists as PostgREST does: blanks around the parentheses, quoted elements', () => {
+    const parsed = parseQuery([['id', 'in. ( 1,"2,3",4 ) ']]);
+    expect(parsed.nodes.get('')?.filters).toMatchObject([
+      { kind: 'filter', filter: { expression: { kind: 'in', values: ['1', '2,3', '4 '] } } },
+    ]);
+  });
 });
