@@ -46,8 +46,16 @@ export async function startWorker(
 ): Promise<RunningWorker> {
   // A meter job briefly holds a second connection (its advisory lock), hence two per job.
   const pool = new pg.Pool({ connectionString: url, max: 2 * config.concurrency + 2 });
-  pool.on('error', (error) => log.error({ err: error }, 'worker pool error'));
-  pool.on('connect', (client) => client.on('error', (error) => log.error({ err: error }, 'worker client error')));
+  // An idle connection's error reaches the pool (pg-pool re-emits it); a busy one's fails its query, which the job
+  // or graphile-worker reports, so the client's own listener only keeps the process up (it logged every error twice).
+  // The server shutting down or restarting (SQLSTATE class 57: Ctrl-C on npm start, a failover) is expected: the
+  // pool reconnects.
+  pool.on('error', (error: Error & { code?: string }) =>
+    error.code?.startsWith('57')
+      ? log.warn({ err: error }, 'worker pool: the database closed a connection')
+      : log.error({ err: error }, 'worker pool error'),
+  );
+  pool.on('connect', (client) => client.on('error', () => {}));
   const events = new EventEmitter();
   let runner: Runner;
   const recovery = await startRecovery(url, events, config, log.child({ component: 'worker-recovery' })).catch(
