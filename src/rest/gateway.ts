@@ -11,7 +11,7 @@ import type { Deps } from './context.ts';
 import { createAuthenticator } from './jwt.ts';
 import { closablePool, type ClosablePool } from './pool.ts';
 import { SchemaCacheHolder } from './schema-listener.ts';
-import { createRequestListener } from './server.ts';
+import { createRequestListener, createUnparsedRequestHandlers } from './server.ts';
 
 /** Settings of the gateway that PostgREST has no `PGRST_*` variable for. */
 export interface GatewayOptions {
@@ -122,13 +122,16 @@ export async function startGateway(config: RestConfig, logger: Logger, options: 
   }
   const deps: Deps = { config, pool, cache: () => holder.current(), cacheSettled: () => holder.settled() };
   let closing = false;
-  const server = createServer(
-    createRequestListener(deps, createAuthenticator(config), logger, {
-      maxBodyBytes: options.maxBodyBytes ?? defaultMaxBodyBytes,
-      closing: () => closing,
-      onResponse: metrics.observe,
-    }),
-  );
+  const listenerOptions = {
+    maxBodyBytes: options.maxBodyBytes ?? defaultMaxBodyBytes,
+    closing: () => closing,
+    onResponse: metrics.observe,
+  };
+  const server = createServer(createRequestListener(deps, createAuthenticator(config), logger, listenerOptions));
+  // Methods node:http cannot parse, and CONNECT, never reach the request listener (server.ts).
+  const unparsed = createUnparsedRequestHandlers(deps, logger, listenerOptions);
+  server.on('clientError', unparsed.clientError);
+  server.on('connect', unparsed.connect);
   await listen(server, config.serverPort, listenHost(config.serverHost));
   const admin = config.adminServerPort === undefined ? undefined : adminServer(holder, pool, metrics, logger);
   if (admin) await listen(admin, config.adminServerPort!, listenHost(config.serverHost));

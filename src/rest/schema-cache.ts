@@ -197,8 +197,8 @@ const sameColumns = (a: string[], b: string[]) => a.length === b.length && a.eve
 
 /**
  * Relationships from foreign keys: many-to-one and its inverse (one-to-one when the FK columns are
- * unique), repeated for views whose columns carry the key columns, and many-to-many through every
- * table having foreign keys to both sides.
+ * unique), repeated for views whose columns carry the key columns, and many-to-many through the
+ * tables whose primary key holds foreign keys to both sides.
  */
 function buildRelationships(
   tables: Map<string, Table>,
@@ -248,16 +248,26 @@ function buildRelationships(
       }
     }
   }
+  // Many-to-many, as PostgREST (v10+) finds it: a table is a junction between the tables two of
+  // its many-to-one foreign keys reference only when the columns of both keys are part of its
+  // primary key (`users_tasks (user_id, task_id)`), so a table that merely holds several foreign
+  // keys (invoices: account, billing run, the invoice it replaces) is not one.
   const byJunction = new Map<string, ForeignKey[]>();
   for (const fk of foreignKeys) {
+    const childCols = fk.columns.map(([c]) => c);
+    const isOneToOne = (uniqueKeys.get(qualifiedKey(fk.table)) ?? []).some((u) => sameColumns(u, childCols));
+    if (isOneToOne || !exposed(fk.table)) continue;
     const list = byJunction.get(qualifiedKey(fk.table)) ?? [];
     list.push(fk);
     byJunction.set(qualifiedKey(fk.table), list);
   }
-  for (const fks of byJunction.values()) {
+  for (const [junctionKey, fks] of byJunction) {
+    const primaryKey = tables.get(junctionKey)?.primaryKey ?? [];
     for (const source of fks) {
       for (const target of fks) {
         if (source === target || !exposed(source.foreignTable) || !exposed(target.foreignTable)) continue;
+        const keyColumns = [...source.columns, ...target.columns].map(([c]) => c);
+        if (!keyColumns.every((c) => primaryKey.includes(c))) continue;
         relationships.push({
           table: source.foreignTable,
           foreignTable: target.foreignTable,

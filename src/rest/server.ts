@@ -1,6 +1,7 @@
 // The HTTP front: routing (contract §4), CORS, JWT, profiles, Prefer, then the handler; every
 // failure becomes a PostgREST error body. One log line per request.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { requestIdFrom, type Logger } from '../log.ts';
 import { header, type Deps, type RequestContext } from './context.ts';
 import { ApiError, pgrstError } from './errors.ts';
@@ -172,7 +173,7 @@ async function answer(
     case 'rpc': {
       if (method !== 'OPTIONS') return handleRpc(deps, ctx, r.name);
       const routines = routinesNamed(cache, schema, r.name);
-      if (routines.length === 0) selectRoutine(cache, schema, r.name, []);
+      if (routines.length === 0) selectRoutine(cache, schema, r.name, [], 'other');
       return optionsResponse(allowedMethods({ routines }));
     }
     case 'relation': {
@@ -182,6 +183,144 @@ async function answer(
       return handleWrite(deps, ctx, table);
     }
   }
+}
+
+/** Headers every answer carries besides its own: CORS, `Connection: close` when closing, trace, request id. */
+function commonHeaders(
+  deps: Deps,
+  headers: [string, string][],
+  requestId: string,
+  response: ApiResponse,
+  closing: boolean,
+): [string, string][] {
+  const preflight = response.headers.some(([k]) => k === 'Access-Control-Allow-Origin');
+  const cors = preflight ? [] : corsHeaders(deps.config, header({ headers }, 'origin'));
+  const traceName = deps.config.serverTraceHeader?.toLowerCase();
+  const trace = traceName === undefined ? undefined : header({ headers }, traceName);
+  return [
+    ...cors,
+    // Closing: finish this request, then let the connection go (keep-alive would hold close() up).
+    ...(closing && !response.headers.some(([k]) => k === 'Connection')
+      ? [['Connection', 'close'] as [string, string]]
+      : []),
+    ...(trace === undefined ? [] : [[deps.config.serverTraceHeader!, trace] as [string, string]]),
+    ...(traceName === 'x-request-id' ? [] : [['X-Request-Id', requestId] as [string, string]]),
+  ];
+}
+
+/** One line per request; never the query string or headers (tokens, personal data). */
+function logResponse(
+  logger: Logger,
+  options: ListenerOptions,
+  method: string,
+  url: string,
+  status: number,
+  started: bigint,
+  role: string | undefined,
+  requestId: string,
+): void {
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  options.onResponse?.(method, url, status, seconds);
+  const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+  logger[level]({ method, path: url.split('?')[0], status, durationMs: seconds * 1000, role, requestId }, 'request');
+}
+
+/** The error PostgREST gives a method it does not serve: PGRST125 (path), PGRST101 (RPC) or PGRST117. */
+function unsupportedMethod(method: string, target: string): ApiError {
+  let path: string;
+  try {
+    path = new URL(target, 'http://localhost').pathname;
+  } catch {
+    return pgrstError('PGRST125', 'Invalid path specified in request URL');
+  }
+  try {
+    checkMethod(route(path), method);
+  } catch (error) {
+    if (error instanceof ApiError) return error;
+    throw error;
+  }
+  return pgrstError('PGRST117', `Unsupported HTTP method: ${method}`);
+}
+
+/** A method is an RFC 9110 token; llhttp knows a fixed list of them and refuses the rest. */
+const methodToken = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** The method, target and headers of a request node:http could not parse, when its request line is whole. */
+function rawRequest(
+  packet: Buffer | undefined,
+): { method: string; target: string; headers: [string, string][] } | undefined {
+  const text = packet?.toString('latin1') ?? '';
+  const [line = '', ...lines] = text.split(/\r?\n/);
+  const m = /^(\S+) (\S+) HTTP\/\d\.\d$/.exec(line);
+  if (!m || !methodToken.test(m[1]!)) return undefined;
+  const headers: [string, string][] = [];
+  for (const l of lines) {
+    if (l === '') break;
+    const colon = l.indexOf(':');
+    if (colon > 0) headers.push([l.slice(0, colon).trim().toLowerCase(), l.slice(colon + 1).trim()]);
+  }
+  return { method: m[1]!, target: m[2]!, headers };
+}
+
+/** Writes a whole answer on a socket node:http does not answer on, then closes it. */
+function writeRaw(socket: Duplex, response: ApiResponse): void {
+  const body = response.body ?? '';
+  const lines = [
+    `HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ''}`,
+    `Date: ${new Date().toUTCString()}`,
+    ...response.headers.filter(([k]) => k.toLowerCase() !== 'connection').map(([k, v]) => `${k}: ${v}`),
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Connection: close',
+  ];
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
+}
+
+/** Node's own answers to requests it cannot parse (what it sends without a `clientError` listener). */
+const parserErrorStatus: Record<string, number> = {
+  HPE_HEADER_OVERFLOW: 431,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+};
+
+/**
+ * Requests that never reach the request listener: node:http's parser (llhttp) knows a fixed list of
+ * methods and rejects any other (`FOO /clients`) before a handler runs, and CONNECT is handed to a
+ * `connect` listener. Both get the error PostgREST gives an unsupported method (405 PGRST117, or
+ * PGRST101 on /rpc), written to the socket, which is then closed (the parser cannot go on after a
+ * bad request line). Other parse failures get node's bare 400 (431, 408…) as before.
+ */
+export function createUnparsedRequestHandlers(deps: Deps, logger: Logger, options: ListenerOptions) {
+  const refuse = (socket: Duplex, method: string, target: string, headers: [string, string][]) => {
+    const started = process.hrtime.bigint();
+    const incomingId = header({ headers }, 'x-request-id');
+    const requestId = requestIdFrom(incomingId);
+    const response = errorResponse(unsupportedMethod(method, target));
+    writeRaw(socket, {
+      ...response,
+      headers: [...response.headers, ...commonHeaders(deps, headers, requestId, response, false)],
+    });
+    logResponse(logger, options, method, target, response.status, started, undefined, requestId);
+  };
+  return {
+    clientError(error: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex): void {
+      // Only on a connection with no answer under way (node checks the same before its 400).
+      const idle = socket.writable && (socket as { _httpMessage?: unknown })._httpMessage == null;
+      const request = error.code === 'HPE_INVALID_METHOD' ? rawRequest(error.rawPacket) : undefined;
+      if (idle && request) {
+        refuse(socket, request.method, request.target, request.headers);
+        return;
+      }
+      if (idle && error.code !== 'ECONNRESET') {
+        const status = parserErrorStatus[error.code ?? ''] ?? 400;
+        socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`, () => socket.destroy());
+        return;
+      }
+      socket.destroy();
+    },
+    connect(req: IncomingMessage, socket: Duplex): void {
+      refuse(socket, req.method ?? 'CONNECT', req.url ?? '/', headerPairs(req));
+    },
+  };
 }
 
 export function createRequestListener(
@@ -200,34 +339,17 @@ export function createRequestListener(
     if (incomingId !== requestId) headers.push(['x-request-id', requestId]);
     const roleOut: { role?: string } = {};
     const finish = (response: ApiResponse) => {
-      const preflight = response.headers.some(([k]) => k === 'Access-Control-Allow-Origin');
-      const cors = preflight ? [] : corsHeaders(deps.config, header({ headers }, 'origin'));
-      const traceName = deps.config.serverTraceHeader?.toLowerCase();
-      const trace = traceName === undefined ? undefined : header({ headers }, traceName);
-      const extra: [string, string][] = [
-        ...cors,
-        // Closing: finish this request, then let the connection go (keep-alive would hold close() up).
-        ...(options.closing() && !response.headers.some(([k]) => k === 'Connection')
-          ? [['Connection', 'close'] as [string, string]]
-          : []),
-        ...(trace === undefined ? [] : [[deps.config.serverTraceHeader!, trace] as [string, string]]),
-        ...(traceName === 'x-request-id' ? [] : [['X-Request-Id', requestId] as [string, string]]),
-      ];
+      const extra = commonHeaders(deps, headers, requestId, response, options.closing());
       send(res, { ...response, headers: [...response.headers, ...extra] }, req.method === 'HEAD');
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      options.onResponse?.(req.method ?? 'GET', req.url ?? '/', response.status, seconds);
-      // One line per request; never the query string or headers (tokens, personal data).
-      const level = response.status >= 500 ? 'error' : response.status >= 400 ? 'warn' : 'info';
-      logger[level](
-        {
-          method: req.method,
-          path: (req.url ?? '/').split('?')[0],
-          status: response.status,
-          durationMs: seconds * 1000,
-          role: roleOut.role,
-          requestId,
-        },
-        'request',
+      logResponse(
+        logger,
+        options,
+        req.method ?? 'GET',
+        req.url ?? '/',
+        response.status,
+        started,
+        roleOut.role,
+        requestId,
       );
     };
     answer(deps, authenticator, req, headers, roleOut, options.maxBodyBytes).then(finish, (error: unknown) => {

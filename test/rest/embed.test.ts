@@ -1,10 +1,37 @@
 // Resource embedding (contract §5.5): to-one, to-many, many-to-many, views, hints, !inner,
 // per-embed filters/order/limit, spreads, and the relationship errors.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { quoteIdent } from '../../src/db/client.ts';
 import { fixtureSql } from './support/fixture.ts';
 import { useGateway } from './support/gateway.ts';
 
-const gw = useGateway({ fixture: fixtureSql, variables: () => ({ PGRST_DB_SCHEMAS: 'test' }) });
+// Shaped like Flows' billing tables: children reach their account through a composite key
+// (account, esco) and have other foreign keys besides, including one to themselves; only
+// `account_tags` is a junction (its foreign key columns make up its primary key).
+const billingSql = `
+create table test.escos (id int primary key, name text);
+create table test.accounts (id int primary key, esco int not null references test.escos (id), number text,
+  unique (id, esco));
+create table test.invoices (id int primary key, esco int not null, account int not null, number text,
+  replaces int references test.invoices (id), foreign key (account, esco) references test.accounts (id, esco));
+create table test.payments (id int primary key, esco int not null, account int not null,
+  invoice int references test.invoices (id), amount numeric, foreign key (account, esco) references test.accounts (id, esco));
+create table test.tags (id int primary key, label text);
+create table test.account_tags (account int references test.accounts (id), tag int references test.tags (id),
+  primary key (account, tag));
+insert into test.escos values (1, 'WLCE');
+insert into test.accounts values (1, 1, 'A-1'), (2, 1, 'A-2');
+insert into test.invoices values (1, 1, 1, 'INV-1', null), (2, 1, 1, 'INV-2', 1), (3, 1, 2, 'INV-3', null);
+insert into test.payments values (1, 1, 1, 1, 10), (2, 1, 2, 3, 20);
+insert into test.tags values (1, 'vip'), (2, 'late');
+insert into test.account_tags values (1, 1), (1, 2);
+`;
+
+const gw = useGateway({
+  fixture: (roles) => `${fixtureSql(roles)}${billingSql}
+grant select on all tables in schema test to ${quoteIdent(roles.anon)}, ${quoteIdent(roles.user)};`,
+  variables: () => ({ PGRST_DB_SCHEMAS: 'test' }),
+});
 
 let auth: string;
 beforeAll(async () => {
@@ -146,6 +173,67 @@ describe('embedding', () => {
   });
 });
 
+describe('junction tables (PostgREST: foreign key columns part of the primary key)', () => {
+  it('embeds a parent reached by a composite foreign key from a table with other keys', async () => {
+    expect(await json('/invoices?select=number,accounts(number)&order=id')).toEqual([
+      { number: 'INV-1', accounts: { number: 'A-1' } },
+      { number: 'INV-2', accounts: { number: 'A-1' } },
+      { number: 'INV-3', accounts: { number: 'A-2' } },
+    ]);
+    expect(await json('/payments?select=amount,accounts(number)&order=id')).toEqual([
+      { amount: 10, accounts: { number: 'A-1' } },
+      { amount: 20, accounts: { number: 'A-2' } },
+    ]);
+    expect(await json('/accounts?select=number,invoices(number)&order=id')).toEqual([
+      { number: 'A-1', invoices: [{ number: 'INV-1' }, { number: 'INV-2' }] },
+      { number: 'A-2', invoices: [{ number: 'INV-3' }] },
+    ]);
+  });
+
+  it('takes the constraint name as hint; a column hint only names a single-column key', async () => {
+    expect(await json('/invoices?select=number,accounts!invoices_account_esco_fkey(number)&id=eq.3')).toEqual([
+      { number: 'INV-3', accounts: { number: 'A-2' } },
+    ]);
+    expect(await json('/payments?select=amount,invoices!invoice(number)&id=eq.2')).toEqual([
+      { amount: 20, invoices: { number: 'INV-3' } },
+    ]);
+    const res = await get('/invoices?select=number,accounts!account(number)');
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      code: 'PGRST200',
+      details:
+        "Searched for a foreign key relationship between 'invoices' and 'accounts' using the hint 'account' in the schema 'test', but no matches were found.",
+      hint: null,
+      message: "Could not find a relationship between 'invoices' and 'accounts' in the schema cache",
+    });
+  });
+
+  it('embeds many-to-many only through a table whose key holds both foreign keys', async () => {
+    expect(await json('/accounts?select=number,tags(label)&id=eq.1')).toEqual([
+      { number: 'A-1', tags: [{ label: 'vip' }, { label: 'late' }] },
+    ]);
+    expect(await json('/accounts?select=number,tags!account_tags(label)&id=eq.2')).toEqual([
+      { number: 'A-2', tags: [] },
+    ]);
+    const res = await get('/accounts?select=number,invoices!payments(number)');
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { code: string }).code).toBe('PGRST200');
+  });
+
+  it('tells a self-relationship apart as PostgREST does', async () => {
+    // The table name gives the one-to-many side, the column the many-to-one side.
+    expect(await json('/invoices?select=number,invoices(number)&id=eq.1')).toEqual([
+      { number: 'INV-1', invoices: [{ number: 'INV-2' }] },
+    ]);
+    expect(await json('/invoices?select=number,replaces(number)&id=eq.2')).toEqual([
+      { number: 'INV-2', replaces: { number: 'INV-1' } },
+    ]);
+    expect(await json('/invoices?select=number,replaced_by:invoices!replaces(number)&id=eq.1')).toEqual([
+      { number: 'INV-1', replaced_by: [{ number: 'INV-2' }] },
+    ]);
+  });
+});
+
 describe('embedding errors', () => {
   it('answers 400 PGRST200 when there is no relationship', async () => {
     const res = await get('/clients?select=*,users(*)');
@@ -153,6 +241,11 @@ describe('embedding errors', () => {
     expect(await res.json()).toMatchObject({
       code: 'PGRST200',
       message: "Could not find a relationship between 'clients' and 'users' in the schema cache",
+    });
+    // PostgREST's hint: a close name among the parent's relations, never the name asked for.
+    expect(await (await get('/clients?select=*,project(*)')).json()).toMatchObject({
+      code: 'PGRST200',
+      hint: "Perhaps you meant 'projects' instead of 'project'.",
     });
   });
 

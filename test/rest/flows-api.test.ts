@@ -104,6 +104,25 @@ describe('the Flows API over HTTP', () => {
     expect(findOwn(fixtures, await res.json(), actor).length).toBeGreaterThan(0);
   });
 
+  it('embeds the account of invoices, payments, ledger entries and reminders, and the other way round', async () => {
+    // These tables reach accounts by (account, esco) and hold other keys besides; none is a
+    // many-to-many junction (PostgREST wants the keys' columns in the primary key for that).
+    const token = await tokenFor({ kind: 'operator', esco: 'A' });
+    for (const path of [
+      '/invoices?select=number,accounts(account_number)',
+      '/invoices?select=number,accounts!invoices_account_esco_fkey(account_number)',
+      '/payments?select=amount,accounts(account_number)',
+      '/ledger_entries?select=amount,accounts(account_number)',
+      '/payment_reminders?select=step,accounts(account_number),invoices(number)',
+      '/bank_transactions?select=amount,accounts(account_number),payments(amount)',
+      '/accounts?select=account_number,invoices(number),payments(amount),ledger_entries(amount)',
+    ]) {
+      const res = await get(path, 'public', token);
+      expect(res.status, `${path}: ${await res.clone().text()}`).toBe(200);
+      expect(Array.isArray(await res.json()), path).toBe(true);
+    }
+  });
+
   it('refuses expired and forged tokens', async () => {
     const actor: Actor = { kind: 'customer', customer: 'A1' };
     const expired = await get('/meters', 'public', await tokenFor(actor, Math.floor(Date.now() / 1000) - 120));

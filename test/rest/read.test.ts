@@ -1,4 +1,5 @@
 // Reads (contract §5, §6): filters, logic trees, select, order, ranges, counts, media types.
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { fixtureSql } from './support/fixture.ts';
 import { useGateway } from './support/gateway.ts';
@@ -12,6 +13,27 @@ async function json(path: string, init?: RequestInit): Promise<unknown> {
 }
 
 const names = async (path: string) => ((await json(path)) as { name: string }[]).map((r) => r.name);
+
+/** Sends `request` on a socket of its own and returns everything the gateway answers until it closes. */
+function rawExchange(request: string): Promise<string> {
+  const { hostname, port } = new URL(gw.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(request));
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  });
+}
+
+function parseRaw(text: string): { status: string; headers: Map<string, string>; body: string } {
+  const [head = '', body = ''] = text.split('\r\n\r\n');
+  const [status = '', ...lines] = head.split('\r\n');
+  const headers = new Map(
+    lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+  );
+  return { status, headers, body };
+}
 
 describe('plain reads', () => {
   it('answers the json_agg text byte for byte, with PostgREST headers', async () => {
@@ -75,6 +97,32 @@ describe('plain reads', () => {
     const res = await gw.fetch('/clients', { method: 'PROPFIND' });
     expect(res.status).toBe(405);
     expect(((await res.json()) as { message: string }).message).toBe('Unsupported HTTP method: PROPFIND');
+  });
+
+  it('answers methods node:http cannot parse with 405 PGRST117 (PGRST101 on RPC)', async () => {
+    const foo = parseRaw(await rawExchange('FOO /clients HTTP/1.1\r\nHost: x\r\n\r\n'));
+    expect(foo.status).toBe('HTTP/1.1 405 Method Not Allowed');
+    expect(foo.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(foo.headers.get('proxy-status')).toBe('PostgREST; error=PGRST117');
+    expect(foo.headers.get('connection')).toBe('close');
+    expect(foo.headers.get('content-length')).toBe(String(Buffer.byteLength(foo.body)));
+    expect(JSON.parse(foo.body)).toEqual({
+      code: 'PGRST117',
+      details: null,
+      hint: null,
+      message: 'Unsupported HTTP method: FOO',
+    });
+    const rpc = parseRaw(await rawExchange('BREW /rpc/add HTTP/1.1\r\nHost: x\r\n\r\n'));
+    expect(JSON.parse(rpc.body)).toMatchObject({ code: 'PGRST101', message: 'Cannot use the BREW method on RPC' });
+    const path = parseRaw(await rawExchange('FOO /a/b HTTP/1.1\r\nHost: x\r\n\r\n'));
+    expect(JSON.parse(path.body)).toMatchObject({ code: 'PGRST125' });
+    const badTarget = parseRaw(await rawExchange('FOO http://[ HTTP/1.1\r\nHost: x\r\n\r\n'));
+    expect(JSON.parse(badTarget.body)).toMatchObject({ code: 'PGRST125' });
+    const connectMethod = parseRaw(await rawExchange('CONNECT /clients HTTP/1.1\r\nHost: x\r\n\r\n'));
+    expect(connectMethod.status).toBe('HTTP/1.1 405 Method Not Allowed');
+    expect(JSON.parse(connectMethod.body)).toMatchObject({ message: 'Unsupported HTTP method: CONNECT' });
+    // A request line that is not HTTP at all stays a bare 400.
+    expect(parseRaw(await rawExchange('\u0001\u0002 nonsense\r\n\r\n')).status).toBe('HTTP/1.1 400 Bad Request');
   });
 });
 

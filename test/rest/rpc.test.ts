@@ -1,9 +1,18 @@
 // RPC (contract §8) and errors raised from SQL (§9.3).
 import { describe, expect, it } from 'vitest';
+import { quoteIdent } from '../../src/db/client.ts';
 import { fixtureSql } from './support/fixture.ts';
 import { useGateway } from './support/gateway.ts';
 
-const gw = useGateway({ fixture: fixtureSql, variables: () => ({ PGRST_DB_SCHEMAS: 'test' }) });
+const gw = useGateway({
+  fixture: (roles) => `${fixtureSql(roles)}
+create function test.transaction_match(account_id int, transaction_id int) returns int language sql immutable
+  as 'select account_id + transaction_id';
+create function test.raise_unauthorized() returns void language plpgsql as $$
+begin raise sqlstate 'PT401' using message = 'Sign in first'; end $$;
+grant execute on function test.transaction_match(int, int), test.raise_unauthorized() to ${quoteIdent(roles.anon)};`,
+  variables: () => ({ PGRST_DB_SCHEMAS: 'test' }),
+});
 
 function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return gw.fetch(path, {
@@ -101,20 +110,51 @@ describe('calling functions', () => {
     expect(await (await post('/rpc/sum_all', { nums: [4, 5] })).text()).toBe('9');
   });
 
-  it('answers unknown functions with 404 PGRST202', async () => {
+  it('answers unknown functions with 404 PGRST202, as PostgREST words it', async () => {
     const res = await post('/rpc/add', { x: 1 });
+    expect(res.status).toBe(404);
+    // No parameter list of test.add is close enough to "(x)" for PostgREST's fuzzy search: no hint.
+    expect(await res.json()).toEqual({
+      code: 'PGRST202',
+      details:
+        'Searched for the function test.add with parameter x or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.',
+      hint: null,
+      message: 'Could not find the function test.add(x) in the schema cache',
+    });
+    const none = await gw.fetch('/rpc/xyzzy');
+    expect(await none.json()).toEqual({
+      code: 'PGRST202',
+      details:
+        'Searched for the function test.xyzzy without parameters, but no matches were found in the schema cache.',
+      hint: null,
+      message: 'Could not find the function test.xyzzy without parameters in the schema cache',
+    });
+    const typo = await gw.fetch('/rpc/ad?a=1&b=2');
+    expect(await typo.json()).toEqual({
+      code: 'PGRST202',
+      details: 'Searched for the function test.ad with parameters a, b, but no matches were found in the schema cache.',
+      hint: 'Perhaps you meant to call the function test.add',
+      message: 'Could not find the function test.ad(a, b) in the schema cache',
+    });
+  });
+
+  it('suggests the parameter list of an existing function when the arguments do not fit', async () => {
+    const res = await post('/rpc/transaction_match', { transaction_id: 1 });
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({
       code: 'PGRST202',
       details:
-        'Searched for the function test.add with parameters x or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.',
-      hint: 'Perhaps you meant to call the function test.add',
-      message: 'Could not find the function test.add(x) in the schema cache',
+        'Searched for the function test.transaction_match with parameter transaction_id or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.',
+      hint: 'Perhaps you meant to call the function test.transaction_match(account_id, transaction_id)',
+      message: 'Could not find the function test.transaction_match(transaction_id) in the schema cache',
     });
-    const none = await gw.fetch('/rpc/nothing_here');
-    expect(((await none.json()) as { message: string }).message).toBe(
-      'Could not find the function test.nothing_here without parameters in the schema cache',
-    );
+    const get = await gw.fetch('/rpc/add?b=1');
+    expect(await get.json()).toEqual({
+      code: 'PGRST202',
+      details: 'Searched for the function test.add with parameter b, but no matches were found in the schema cache.',
+      hint: 'Perhaps you meant to call the function test.add(a, b)',
+      message: 'Could not find the function test.add(b) in the schema cache',
+    });
   });
 
   it('answers ambiguous overloads with 300 PGRST203', async () => {
@@ -143,6 +183,13 @@ describe('errors from SQL', () => {
     expect(await res.text()).toBe(
       '{"code":"PT402","details":"Quota exceeded","hint":"Upgrade","message":"Payment Required"}',
     );
+  });
+
+  it('adds WWW-Authenticate: Bearer to a 401 from SQL, as PostgREST does', async () => {
+    const res = await post('/rpc/raise_unauthorized', {});
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer');
+    expect(await res.json()).toEqual({ code: 'PT401', details: null, hint: null, message: 'Sign in first' });
   });
 
   it('gives RAISE SQLSTATE PGRST full control', async () => {

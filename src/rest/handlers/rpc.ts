@@ -40,7 +40,7 @@ function resolveCall(
       if (variadic) args[k] = [...(Array.isArray(previous) ? previous : []), v];
       else if (previous === undefined) args[k] = v;
     }
-    return { call: selectRoutine(cache, ctx.schema, name, Object.keys(args)), args: JSON.stringify(args) };
+    return { call: selectRoutine(cache, ctx.schema, name, Object.keys(args), 'other'), args: JSON.stringify(args) };
   }
   const rawType = rawBodyTypes[bodyMediaType(ctx)];
   if (rawType !== undefined) {
@@ -48,9 +48,12 @@ function resolveCall(
     return { call, args: rawType === 'bytea' ? ctx.body : ctx.body.toString('utf8') };
   }
   const value = ctx.body.length === 0 ? {} : parseBodyValue(ctx);
-  if (!isRecord(value)) return { call: selectRoutine(cache, ctx.schema, name, undefined), args: JSON.stringify(value) };
+  const invocation = bodyMediaType(ctx) === 'application/json' ? 'post-json' : 'other';
+  if (!isRecord(value)) {
+    return { call: selectRoutine(cache, ctx.schema, name, undefined, invocation), args: JSON.stringify(value) };
+  }
   const keys = parsed.columns ?? Object.keys(value);
-  const call = selectRoutine(cache, ctx.schema, name, keys);
+  const call = selectRoutine(cache, ctx.schema, name, keys, invocation);
   const picked = Object.fromEntries(keys.filter((k) => Object.hasOwn(value, k)).map((k) => [k, value[k]]));
   return { call, args: JSON.stringify(call.kind === 'single' ? value : picked) };
 }

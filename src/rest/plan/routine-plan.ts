@@ -2,7 +2,7 @@
 // unnamed json/jsonb parameter as a fallback; PGRST202 / PGRST203 otherwise.
 import { pgrstError } from '../errors.ts';
 import type { Routine, RoutineParam, SchemaCache } from '../schema-types.ts';
-import { closest } from './fuzzy.ts';
+import { FuzzySet } from './fuzzy.ts';
 
 export type RoutineCall =
   { kind: 'named'; routine: Routine; supplied: RoutineParam[] } | { kind: 'single'; routine: Routine };
@@ -38,12 +38,41 @@ export function routinesNamed(cache: SchemaCache, schema: string, name: string):
   return cache.routines.get(`${schema}.${name}`) ?? [];
 }
 
+/**
+ * How the function is called, which PostgREST's PGRST202 details tell apart: a POST with a JSON
+ * body may also have meant a function taking the whole body as one unnamed json/jsonb parameter.
+ */
+export type Invocation = 'post-json' | 'other';
+
+/**
+ * PostgREST's noRpcHint: when functions of that name exist, the parameter list (sorted, in
+ * parentheses) closest to the one given; otherwise the closest function name in the schema.
+ */
+function noRoutineHint(cache: SchemaCache, schema: string, name: string, args: string[]): string | null {
+  const overloads = routinesNamed(cache, schema, name);
+  const list = (names: string[]) => `(${[...names].sort().join(', ')})`;
+  const suggestion =
+    overloads.length === 0
+      ? new FuzzySet(
+          [...cache.routines.values()]
+            .flat()
+            .filter((r) => r.schema === schema)
+            .map((r) => r.name),
+        ).getOne(name)
+      : (() => {
+          const params = new FuzzySet(overloads.map((r) => list(r.params.map((p) => p.name)))).getOne(list(args));
+          return params === undefined ? undefined : `${name}${params}`;
+        })();
+  return suggestion === undefined ? null : `Perhaps you meant to call the function ${schema}.${suggestion}`;
+}
+
 /** The overload whose parameters fit `argNames` (undefined: the body is not an object). */
 export function selectRoutine(
   cache: SchemaCache,
   schema: string,
   name: string,
   argNames: string[] | undefined,
+  invocation: Invocation,
 ): RoutineCall {
   const candidates = routinesNamed(cache, schema, name);
   const named =
@@ -69,23 +98,17 @@ export function selectRoutine(
   }
   const single = candidates.filter(isSingleJson);
   if (single.length === 1) return { kind: 'single', routine: single[0]! };
-  const args = [...(argNames ?? [])].sort();
-  const suggestion = closest(
-    name,
-    [...cache.routines.values()]
-      .flat()
-      .filter((r) => r.schema === schema)
-      .map((r) => r.name),
-  );
+  // PostgREST's wording (Error.hs, NoRpc): the argument names sorted, "parameter" or "parameters".
+  const args = [...new Set(argNames ?? [])].sort();
   const fn = `${schema}.${name}`;
+  const searched =
+    args.length === 0 ? ' without parameters' : ` with parameter${args.length > 1 ? 's' : ''} ${args.join(', ')}`;
   throw pgrstError(
     'PGRST202',
-    args.length === 0
-      ? `Could not find the function ${fn} without parameters in the schema cache`
-      : `Could not find the function ${fn}(${args.join(', ')}) in the schema cache`,
-    args.length === 0
-      ? `Searched for the function ${fn} without parameters or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.`
-      : `Searched for the function ${fn} with parameters ${args.join(', ')} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.`,
-    suggestion === undefined ? null : `Perhaps you meant to call the function ${schema}.${suggestion}`,
+    `Could not find the function ${fn}${args.length === 0 ? ' without parameters' : `(${args.join(', ')})`} in the schema cache`,
+    `Searched for the function ${fn}${searched}${
+      invocation === 'post-json' ? ' or with a single unnamed json/jsonb parameter' : ''
+    }, but no matches were found in the schema cache.`,
+    noRoutineHint(cache, schema, name, args),
   );
 }
