@@ -133,7 +133,7 @@ comment on table flows.service_head_meter is $$Which meters are on which service
 The meters of a property are in flows.property_meters.$$;
 comment on column flows.service_head_meter.service_head is 'The service head.';
 comment on column flows.service_head_meter.meter is 'A meter on it.';
-comment on column flows.service_head_meter.property is $$On a service head shared by several properties, the property this meter supplies (one of the head's, flows.properties_service_head); null = it supplies every property of its service head.$$;
+comment on column flows.service_head_meter.property is $$On a service head shared by several properties, the property this meter supplies (one of the head's, flows.properties_service_head); null = it supplies the head's property while the head has only one, and no one on a shared head (name it: flows.property_meters).$$;
 comment on column flows.service_head_meter.esco is 'ESCO of the service head, the meter and the property (kept equal by foreign keys).';
 
 comment on table flows.circuits is $$Circuits of a site (power, heat or solar), measured by meter registers.

@@ -492,27 +492,41 @@ begin
       update public.billing_runs x set status = 'drafted', finished_at = now() where x.id = r.id returning * into r;
       delete from internal.billing_register_days d where d.run = r.id;
     else
-      -- A meter that supplies two properties supplied this month (neighbours on a shared service head whose meters
-      -- do not name their property, flows.service_head_meter.property) would bill both homes for it: their
-      -- accounts are not drafted, an error each naming the meter, until an operator names its property.
+      -- Whose meter is unknown is not billed: a property on a service head shared by neighbours whose meter names
+      -- no home (flows.service_head_meter.property; such a meter supplies no one, flows.property_meters), or a meter
+      -- that supplies two properties supplied this month. Those accounts are not drafted, an error each naming the
+      -- meters, until an operator names the property each supplies; no home pays for a neighbour's meter, and none
+      -- goes unbilled for its own.
       update public.billing_runs x
          set errors = x.errors || coalesce((
                select jsonb_agg(jsonb_build_object('account', a.id, 'account_number', a.account_number,
-                                                   'error', format('meter %s also supplies another property this month '
-                                                     || '(a shared service head): name the property it supplies '
+                                                   'error', format('meter %s on a service head shared with another '
+                                                     || 'property: name the property it supplies '
                                                      || '(flows.service_head_meter.property)', e.serials))
                                 order by a.account_number)
-                 from (select s.account, string_agg(distinct m.serial, ', ' order by m.serial) as serials
-                         from public.account_supplies s
-                         join flows.property_meters pm on pm.property = s.property
-                         join flows.meter_registry m on m.id = pm.meter
-                        where s.account = any (batch)
-                          and daterange(s.start_date, s.end_date) && daterange(r.period_start, period_to)
-                          and exists (select 1 from flows.property_meters o
-                                        join public.account_supplies os on os.property = o.property
-                                       where o.meter = pm.meter and o.property <> pm.property
-                                         and daterange(os.start_date, os.end_date) && daterange(r.period_start, period_to))
-                        group by s.account) e
+                 from (select u.account, string_agg(distinct u.serial, ', ' order by u.serial) as serials
+                         from (select s.account, m.serial
+                                 from public.account_supplies s
+                                 join flows.properties_service_head psh on psh.property = s.property
+                                 join flows.service_head_meter shm on shm.service_head = psh.service_head
+                                 join flows.meter_registry m on m.id = shm.meter
+                                where s.account = any (batch) and shm.property is null
+                                  and daterange(s.start_date, s.end_date) && daterange(r.period_start, period_to)
+                                  and exists (select 1 from flows.properties_service_head o
+                                               where o.service_head = psh.service_head and o.property <> psh.property)
+                               union all
+                               select s.account, m.serial
+                                 from public.account_supplies s
+                                 join flows.property_meters pm on pm.property = s.property
+                                 join flows.meter_registry m on m.id = pm.meter
+                                where s.account = any (batch)
+                                  and daterange(s.start_date, s.end_date) && daterange(r.period_start, period_to)
+                                  and exists (select 1 from flows.property_meters o
+                                                join public.account_supplies os on os.property = o.property
+                                               where o.meter = pm.meter and o.property <> pm.property
+                                                 and daterange(os.start_date, os.end_date)
+                                                     && daterange(r.period_start, period_to))) u
+                        group by u.account) e
                  join public.accounts a on a.id = e.account), '[]')
        where x.id = r.id returning * into r;
       batch := array(select a from unnest(batch) a

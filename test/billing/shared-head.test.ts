@@ -132,7 +132,8 @@ describe('a shared service head whose meter names no home', () => {
       [runId],
     );
     expect(errors.map((e) => e.account).sort()).toEqual([first.accountId, second.accountId].sort());
-    for (const e of errors) expect(e.error).toMatch(new RegExp(`^meter ${serial} also supplies another property`));
+    for (const e of errors)
+      expect(e.error).toMatch(new RegExp(`^meter ${serial} on a service head shared with another property`));
 
     await ctx.pool.query(`update flows.service_head_meter set property = $1 where meter = $2`, [
       first.propertyId,

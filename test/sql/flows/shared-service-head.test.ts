@@ -1,7 +1,8 @@
 // Two neighbouring homes on one shared service head, each with its own meter (flows.service_head_meter.property
 // names the home a meter supplies): each customer sees their own meter and its data only — registers, readings,
 // balance, half-hours, my_consumption, my_account — never the neighbour's. A meter that names no property supplies
-// every property of its head; a meter can name only a property that is on its service head.
+// no one on a shared head (fail closed; elsewhere, the head's one property: every other fixture); a meter can name
+// only a property that is on its service head.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { many, one } from '../../../src/db/client.ts';
 import { asRole, usePool, useTestDatabase } from '../../support/database.ts';
@@ -136,7 +137,7 @@ describe('a service head shared by two properties', () => {
     expect(account[0]!.meters.map((m) => [m.serial, m.balance])).toEqual([[m1.serial, 12.5]]);
   });
 
-  it('lets a meter that names no property supply every property of its service head', async () => {
+  it('lets a meter that names no property on a shared head supply no one, seen by neither neighbour', async () => {
     const client = await ctx.pool.connect();
     try {
       await client.query('begin');
@@ -151,7 +152,7 @@ describe('a service head shared by two properties', () => {
         `select property || ':' || meter as pair from flows.property_meters where service_head = $1`,
         [topo.serviceHead],
       );
-      const expected = [`${p1}:${m1.id}`, `${p1}:${common.id}`, `${p2}:${m2.id}`, `${p2}:${common.id}`];
+      const expected = [`${p1}:${m1.id}`, `${p2}:${m2.id}`];
       expect(pairs.map((r) => r.pair).sort()).toEqual(expected.sort());
       for (const [who, own] of [
         [c1, m1.id],
@@ -161,7 +162,7 @@ describe('a service head shared by two properties', () => {
           JSON.stringify({ sub: who.sub, role: 'customer' }),
         ]);
         const seen = await many<{ id: string }>(client, `select id from flows.meter_registry`);
-        expect(seen.map((r) => r.id).sort()).toEqual([own, common.id].sort());
+        expect(seen.map((r) => r.id)).toEqual([own]);
         await client.query('reset role');
       }
     } finally {
