@@ -3,7 +3,13 @@
 
 -- public.topups -----------------------------------------------------------------------------------------
 
-grant select on public.topups to operator, worker, reporting;
+grant select on public.topups to operator, worker;
+-- reporting (BI, nothing personal or redeemable): not the token, which a meter would still take while it is
+-- undelivered, nor its sequence or the delivery error
+grant select (id, esco, account, meter, amount, status, attempts, meter_balance_before, meter_count_before,
+              meter_balance_after, meter_count_after, requested_at, token_issued_at, sent_at, verified_at, failed_at,
+              updated_at)
+  on public.topups to reporting;
 grant select (id, esco, account, meter, amount, token, status, requested_at, verified_at, failed_at)
   on public.topups to customer;
 grant insert (esco, account, meter, amount) on public.topups to operator;

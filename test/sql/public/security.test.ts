@@ -193,6 +193,17 @@ describe('public security', () => {
     });
   });
 
+  it('lets reporting count top-ups but never read their tokens', async () => {
+    await asRole(ctx.pool, 'reporting', {}, async (c) => {
+      await c.query(`select id, amount, status, requested_at from public.topups`);
+    });
+    for (const column of ['token', 'token_sequence', 'error', '*']) {
+      await asRole(ctx.pool, 'reporting', {}, async (c) => {
+        expect(await sqlstate(c.query(`select ${column} from public.topups`)), column).toBe('42501');
+      });
+    }
+  });
+
   describe('account supplies: move-in and move-out', () => {
     const supply = (c: pg.PoolClient, property: string, start: string, end: string | null) =>
       c.query(
