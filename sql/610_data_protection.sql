@@ -23,20 +23,91 @@ comment on function internal.data_protection_can(uuid, uuid, boolean) is
   'Whether the caller may export (the customer themself, an operator of their ESCO) or erase (an operator of their ESCO) the customer.';
 revoke all on function internal.data_protection_can(uuid, uuid, boolean) from public;
 
--- The accounts a customer holds or held (links deleted since are found in the audit trail).
-create or replace function internal.customer_all_accounts(customer_id uuid) returns uuid[]
+-- What is about the customer on an account (docs/security.md, "Data protection"). On an account they are linked to
+-- now, everything (the account is theirs). On one they were linked to once, only what falls within the periods they
+-- were linked, as the audit trail of public.customer_accounts records them, and never another customer's entries:
+-- the account's later activity, and the later holders' payments and bank details, are someone else's data.
+
+drop function if exists internal.customer_all_accounts(uuid);
+
+-- The customer's accounts, now and before, with the periods their link lasted: each recorded start (insert, or an
+-- update that moved the row to this customer and account) paired with the end that follows it (delete, or an update
+-- that moved it away); an end with no recorded start (a link older than the audit trail) starts at -infinity. A
+-- current link is unbounded. `days` are the periods' days (Europe/London): from the day a link started to the day
+-- it ended, exclusive, so the day of a change belongs to the next holder, as billing periods do.
+create or replace function internal.customer_links(customer_id uuid)
+returns table (account uuid, role text, current boolean, periods tstzmultirange, days datemultirange)
 language sql stable
 set search_path = ''
 as $$
-  select coalesce(array_agg(distinct x.account), '{}')
-    from (select ca.account from public.customer_accounts ca where ca.customer = customer_id
-          union
-          select l.account from internal.audit_log l
-           where l.customer = customer_id and l.table_name = 'public.customer_accounts' and l.account is not null) x
+  with events as (
+    select l.id, l.account, l.at, l.old_values ->> 'role' as role, l.new_values is not null as starts
+      from internal.audit_log l
+     where l.customer = customer_id and l.table_name = 'public.customer_accounts' and l.account is not null
+       and (l.operation in ('INSERT', 'DELETE')
+            or (l.operation = 'UPDATE' and (l.old_values is null or l.new_values is null)))
+  ), spans as (
+    select e.id, e.account, e.role, e.starts, e.at as ended_at,
+           case when lag(e.starts) over w then lag(e.at) over w end as started_at
+      from events e
+    window w as (partition by e.account order by e.id)
+  ), former as (
+    select s.account, (array_agg(s.role order by s.id desc))[1] as role,
+           range_agg(tstzrange(s.started_at, greatest(s.started_at, s.ended_at))) as periods
+      from spans s
+     where not s.starts
+     group by s.account
+  )
+  select ca.account, ca.role, true, '{(,)}'::tstzmultirange, '{(,)}'::datemultirange
+    from public.customer_accounts ca
+   where ca.customer = customer_id
+  union all
+  select f.account, f.role, false, f.periods,
+         (select coalesce(range_agg(daterange((lower(r) at time zone 'Europe/London')::date,
+                                              (upper(r) at time zone 'Europe/London')::date)), '{}')
+            from unnest(f.periods) r)
+    from former f
+   where not exists (select 1 from public.customer_accounts ca where ca.customer = customer_id and ca.account = f.account)
 $$;
-comment on function internal.customer_all_accounts(uuid) is
-  'Accounts the customer holds or held (customer_accounts, and links recorded in the audit trail since removed).';
-revoke all on function internal.customer_all_accounts(uuid) from public;
+comment on function internal.customer_links(uuid) is
+  'The customer''s accounts: current links (unbounded) and removed ones with the periods they lasted, from the audit trail of public.customer_accounts.';
+revoke all on function internal.customer_links(uuid) from public;
+
+-- The bank lines about the customer: matched to an account of theirs, and (on a former account) received and
+-- recorded within their link periods. A matched line goes with its payment: received_at is the booking day's
+-- midnight, so a transfer booked on the day of a change but recorded after it is the next holder's.
+create or replace function internal.customer_bank_lines(customer_id uuid) returns table (id uuid, account uuid)
+language sql stable
+set search_path = ''
+as $$
+  select t.id, t.matched_account
+    from internal.customer_links(customer_id) x
+    join public.bank_transactions t on t.matched_account = x.account
+    left join public.payments p on p.id = t.payment
+   where x.periods @> coalesce(p.received_at, coalesce(t.booking_date, t.value_date)::timestamp at time zone 'Europe/London',
+                               t.created_at)
+     and x.periods @> coalesce(p.created_at, t.decided_at, t.created_at)
+$$;
+comment on function internal.customer_bank_lines(uuid) is
+  'Bank lines about the customer: matched to a current account of theirs, or to a former one within their link periods.';
+revoke all on function internal.customer_bank_lines(uuid) from public;
+
+-- The audit entries about the customer: those naming them, and those of their accounts (on a former account, made
+-- within their link periods and naming no other customer).
+create or replace function internal.customer_audit_entries(customer_id uuid) returns setof bigint
+language sql stable
+set search_path = ''
+as $$
+  select l.id from internal.audit_log l where l.customer = customer_id
+  union
+  select l.id
+    from internal.customer_links(customer_id) x
+    join internal.audit_log l on l.account = x.account
+   where x.periods @> l.at and (x.current or l.customer is null)
+$$;
+comment on function internal.customer_audit_entries(uuid) is
+  'Ids of the audit entries about the customer: naming them, or about their accounts (former ones: within their link periods, naming no one else).';
+revoke all on function internal.customer_audit_entries(uuid) from public;
 
 -- Export ----------------------------------------------------------------------------------------------------
 
@@ -46,14 +117,14 @@ set search_path = ''
 as $$
 declare
   c public.customers;
-  accs uuid[];
+  lines uuid[];
 begin
   select * into c from public.customers x where x.id = customer_id;
   if not found or not internal.data_protection_can(c.id, c.esco, false) then
     raise exception 'customer not found' using errcode = 'PT404',
       hint = 'Customers export their own data; operators the data of their ESCOs'' customers.';
   end if;
-  accs := internal.customer_all_accounts(c.id);
+  lines := array(select b.id from internal.customer_bank_lines(c.id) b);
 
   return jsonb_build_object(
     'exported_at', now(),
@@ -62,9 +133,15 @@ begin
     'notification_preferences', (select to_jsonb(p) - 'esco' from public.notification_preferences p where p.customer = c.id),
     'customer_tariffs', (select coalesce(jsonb_agg(to_jsonb(t) - 'esco' order by t.effective_from), '[]')
                            from public.customer_tariffs t where t.customer = c.id),
+    -- On a former account (x.current false), only what falls within their link periods: moments in x.periods,
+    -- supplies and billing periods overlapping x.days (both unbounded for a current account).
     'accounts', (
       select coalesce(jsonb_agg(to_jsonb(a) - 'esco' || jsonb_build_object(
-        'role', (select ca.role from public.customer_accounts ca where ca.customer = c.id and ca.account = a.id),
+        'role', x.role,
+        'linked_now', x.current,
+        'linked_periods', case when not x.current then (
+          select coalesce(jsonb_agg(jsonb_build_object('from', lower(r), 'to', upper(r)) order by r), '[]')
+            from unnest(x.periods) r) end,
         'supplies', (
           select coalesce(jsonb_agg(jsonb_build_object(
             'start_date', s.start_date, 'end_date', s.end_date,
@@ -74,30 +151,40 @@ begin
                          join flows.meter_registry m on m.id = pm.meter
                         where pm.property = s.property)) order by s.start_date), '[]')
             from public.account_supplies s join flows.properties p on p.id = s.property
-           where s.account = a.id),
+           where s.account = a.id and x.days && daterange(s.start_date, s.end_date)),
         'invoices', (
           select coalesce(jsonb_agg(to_jsonb(i) - 'esco' || jsonb_build_object(
             'lines', (select coalesce(jsonb_agg(to_jsonb(l) - 'esco' - 'invoice' - 'inputs' order by l.position), '[]')
                         from public.invoice_lines l where l.invoice = i.id)) order by i.period_start, i.created_at), '[]')
-            from public.invoices i where i.account = a.id and i.status <> 'draft'),
-        'ledger_entries', (select coalesce(jsonb_agg(to_jsonb(l) - 'esco' order by l.at), '[]')
-                             from public.ledger_entries l where l.account = a.id),
+            from public.invoices i
+           where i.account = a.id and i.status <> 'draft' and x.days && daterange(i.period_start, i.period_end)),
+        -- an invoice's entry goes with the invoice, a payment's with the payment (both times: see customer_bank_lines)
+        'ledger_entries', (
+          select coalesce(jsonb_agg(to_jsonb(l) - 'esco' order by l.at), '[]')
+            from public.ledger_entries l
+            left join public.invoices i on i.id = l.invoice
+            left join public.payments p on p.ledger_entry = l.id
+           where l.account = a.id
+             and case when i.id is not null then x.days && daterange(i.period_start, i.period_end)
+                      else x.periods @> l.at and x.periods @> coalesce(p.created_at, l.at) end),
         'payments', (select coalesce(jsonb_agg(to_jsonb(p) - 'esco' order by p.received_at), '[]')
-                       from public.payments p where p.account = a.id),
+                       from public.payments p
+                      where p.account = a.id and x.periods @> p.received_at and x.periods @> p.created_at),
         'refunds', (select coalesce(jsonb_agg(to_jsonb(r) - 'esco' order by r.requested_at), '[]')
-                      from public.refunds r where r.account = a.id),
+                      from public.refunds r where r.account = a.id and x.periods @> r.requested_at),
         'topups', (select coalesce(jsonb_agg(to_jsonb(t) - 'esco' order by t.requested_at), '[]')
-                     from public.topups t where t.account = a.id),
+                     from public.topups t where t.account = a.id and x.periods @> t.requested_at),
         'payment_reminders', (select coalesce(jsonb_agg(to_jsonb(r) - 'esco' order by r.created_at), '[]')
-                                from public.payment_reminders r where r.account = a.id),
+                                from public.payment_reminders r join public.invoices i on i.id = r.invoice
+                               where r.account = a.id and x.days && daterange(i.period_start, i.period_end)),
         'bank_transactions', (
           select coalesce(jsonb_agg(jsonb_build_object(
             'booking_date', t.booking_date, 'amount', t.amount, 'currency', t.currency,
             'counterparty_name', t.counterparty_name, 'counterparty_account', t.counterparty_account,
             'remittance_information', t.remittance_information, 'payment', t.payment) order by t.booking_date), '[]')
-            from public.bank_transactions t where t.matched_account = a.id)
+            from public.bank_transactions t where t.matched_account = a.id and t.id = any (lines))
       ) order by a.account_number), '[]')
-        from public.accounts a where a.id = any (accs)),
+        from public.accounts a join internal.customer_links(c.id) x on x.account = a.id),
     'notifications', (
       select coalesce(jsonb_agg(jsonb_build_object(
         'id', n.id, 'channel', n.channel, 'address', n.address, 'template', n.template, 'payload', n.payload,
@@ -109,7 +196,7 @@ begin
         'at', l.at, 'by_role', l.db_role, 'table', l.table_name, 'operation', l.operation, 'key', l.row_key,
         'old_values', l.old_values, 'new_values', l.new_values) order by l.id), '[]')
         from internal.audit_log l
-       where l.customer = c.id or l.account = any (accs))
+       where l.id in (select internal.customer_audit_entries(c.id)))
   );
 end
 $$;
@@ -117,7 +204,8 @@ comment on function public.customer_data_export(uuid) is $$Everything Flows hold
 The customer themself or an operator of their ESCO; anyone else gets "customer not found" (PT404). Contains the
 customer record (contact details and consents), preferences, tariffs, accounts with supplies (property, meter
 serials), issued invoices with lines, ledger, payments, refunds, top-ups, reminders, matched bank lines,
-notifications, and the audit entries about them.$$;
+notifications, and the audit entries about them. For an account they are no longer linked to, only what falls within
+the periods they were linked, and no other customer's data.$$;
 revoke all on function public.customer_data_export(uuid) from public;
 grant execute on function public.customer_data_export(uuid) to customer, operator;
 
@@ -148,16 +236,15 @@ language plpgsql volatile security definer
 set search_path = ''
 as $$
 declare
-  accs uuid[] := internal.customer_all_accounts(customer_id);
   redacted integer;
 begin
   grant update (old_values, new_values) on internal.audit_log to flows_owner;
+  -- the entries the export shows, and every entry of their bank lines (imported before they were matched)
   update internal.audit_log l
      set old_values = internal.audit_redacted(l.old_values), new_values = internal.audit_redacted(l.new_values)
-   where (l.customer = customer_id or l.account = any (accs)
+   where (l.id in (select internal.customer_audit_entries(customer_id))
           or (l.table_name = 'public.bank_transactions'
-              and l.row_key in (select jsonb_build_object('id', t.id) from public.bank_transactions t
-                                 where t.matched_account = any (accs))))
+              and l.row_key in (select jsonb_build_object('id', b.id) from internal.customer_bank_lines(customer_id) b)))
      and (l.old_values is distinct from internal.audit_redacted(l.old_values)
           or l.new_values is distinct from internal.audit_redacted(l.new_values));
   get diagnostics redacted = row_count;
@@ -166,7 +253,7 @@ begin
 end
 $$;
 comment on function internal.audit_redact_customer(uuid) is
-  'Redacts the personal values of every audit entry about the customer or their accounts; called only by public.customer_erase.';
+  'Redacts the personal values of the audit entries about the customer (customer_audit_entries, and every entry of their bank lines); called only by public.customer_erase.';
 revoke all on function internal.audit_redact_customer(uuid) from public;
 
 create or replace function public.customer_erase(customer_id uuid) returns jsonb
@@ -189,7 +276,8 @@ begin
     raise exception 'customer not found' using errcode = 'PT404',
       hint = 'Operators erase customers of their own ESCOs.';
   end if;
-  accs := internal.customer_all_accounts(c.id);
+  -- every account they hold or held (the checks below are about the accounts, whoever holds them now)
+  accs := array(select x.account from internal.customer_links(c.id) x order by x.account);
 
   -- Refuse while a bill is owed or still to come.
   select a.account_number, b.balance into blocker
@@ -235,7 +323,7 @@ begin
   get diagnostics notifications_changed = row_count;
 
   update public.bank_transactions t set counterparty_name = 'erased', counterparty_account = null
-   where t.matched_account = any (accs)
+   where t.id in (select b.id from internal.customer_bank_lines(c.id) b)
      and (t.counterparty_name is distinct from 'erased' or t.counterparty_account is not null);
   get diagnostics bank_lines_changed = row_count;
 
@@ -256,7 +344,8 @@ end
 $$;
 comment on function public.customer_erase(uuid) is $$Erases a customer by pseudonymisation (operator of their ESCO): name, email, phone,
 consents, login and vulnerability flags; their notifications' addresses and contents; the payer details of bank lines
-matched to their accounts; and the same personal values inside the audit trail. Keeps every financial record
+matched to their accounts (former accounts: within their link periods only); and the same personal values inside
+the audit entries about them (never another holder's). Keeps every financial record
 (accounts, invoices, ledger, payments). Refuses (PT409) while an account has a balance, an open or disputed
 invoice, or a supply that has not ended. Leaves an ERASE entry in the audit trail. Idempotent.$$;
 revoke all on function public.customer_erase(uuid) from public;

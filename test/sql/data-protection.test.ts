@@ -295,3 +295,174 @@ describe('customer_erase', () => {
     expect(await count()).toBe(entries);
   });
 });
+
+// The reviewer's case: alice is taken off her account ACC-ALICE, a new holder takes it over, she is put back on as
+// payer for a while and taken off again. What she exports, and what erasing her changes, must stay within the
+// periods she was linked, and never reach the other holder's data.
+describe('a former holder', () => {
+  const newHolder = { name: 'Bob Newholder', email: 'bob.newholder@example.org', account: '12-34-56 87654321' };
+  const alicePayer = { name: 'ALICE SMITH THE PAYER', account: '11-11-11 11111111' };
+  let holder: string; // the new holder's customer id
+  let bankAccount: string;
+  let statement: string;
+  let position = 0;
+  const paid: { alice: { payment: string; line: string }[]; holder: { payment: string; line: string }[] } = {
+    alice: [],
+    holder: [],
+  };
+
+  /** A bank transfer to ACC-ALICE, matched there, with its charge and ledger credit (each statement commits). */
+  const transfer = async (amount: string, payer: { name: string; account: string }) => {
+    const [esco, account] = [world.escoA, world.accounts.alice];
+    position += 1;
+    await ctx.pool.query(
+      `insert into public.ledger_entries (esco, account, kind, amount, description) values ($1, $2, 'adjustment', $3, 'Charge')`,
+      [esco, account, amount],
+    );
+    const { id: payment } = await one<{ id: string }>(
+      ctx.pool,
+      `insert into public.payments (esco, account, amount, method, source, reference, status)
+       values ($1, $2, $3, 'bank_transfer', $4, 'REF-ALICE', 'allocated') returning id`,
+      [esco, account, amount, `bank:former-${position}`],
+    );
+    await ctx.pool.query(
+      `insert into public.ledger_entries (esco, account, kind, amount, description) values ($1, $2, 'payment', -$3::numeric, 'Payment')`,
+      [esco, account, amount],
+    );
+    const { id: line } = await one<{ id: string }>(
+      ctx.pool,
+      `insert into public.bank_transactions (esco, statement, bank_account, identity, position, amount, currency,
+         counterparty_name, counterparty_account, remittance_information)
+       values ($1, $2, $3, $4, $5, $6, 'GBP', $7, $8, 'REF-ALICE') returning id`,
+      [esco, statement, bankAccount, `former-${position}`, position, amount, payer.name, payer.account],
+    );
+    await ctx.pool.query(
+      `update public.bank_transactions set status = 'matched', matched_account = $2, payment = $3, match_rule = 'reference'
+        where id = $1`,
+      [line, account, payment],
+    );
+    return { payment, line };
+  };
+  const link = (sql: string, values: unknown[]) => commitAs('operator', 'op-a', sql, values);
+  const unlinkAlice = () =>
+    link(`delete from public.customer_accounts where customer = $1 and account = $2`, [
+      world.customers.alice,
+      world.accounts.alice,
+    ]);
+
+  beforeAll(async () => {
+    const esco = world.escoA;
+    ({ id: holder } = await one<{ id: string }>(
+      ctx.pool,
+      `insert into public.customers (esco, auth_subject, name, email) values ($1, 'newholder', $2, $3) returning id`,
+      [esco, newHolder.name, newHolder.email],
+    ));
+    ({ id: bankAccount } = await one<{ id: string }>(
+      ctx.pool,
+      `insert into public.esco_bank_accounts (esco, name, sort_code, account_number)
+       values ($1, 'Former', '200000', '87878787') returning id`,
+      [esco],
+    ));
+    ({ id: statement } = await one<{ id: string }>(
+      ctx.pool,
+      `insert into public.bank_statements (esco, bank_account, format, file_sha256, currency)
+       values ($1, $2, 'csv', repeat('f', 64), 'GBP') returning id`,
+      [esco, bankAccount],
+    ));
+    // Linked since the world was built: she pays 20.00.
+    paid.alice.push(await transfer('20.00', alicePayer));
+    // The operator replaces her with the new holder, who pays 42.00.
+    await link(
+      `with gone as (delete from public.customer_accounts where customer = $1 and account = $2)
+       insert into public.customer_accounts (customer, account, esco, role) values ($3, $2, $4, 'holder')`,
+      [world.customers.alice, world.accounts.alice, holder, esco],
+    );
+    paid.holder.push(await transfer('42.00', newHolder));
+    // She is put back on as payer and pays 7.00, is taken off again, and the holder pays 9.00.
+    await link(`insert into public.customer_accounts (customer, account, esco, role) values ($1, $2, $3, 'payer')`, [
+      world.customers.alice,
+      world.accounts.alice,
+      esco,
+    ]);
+    paid.alice.push(await transfer('7.00', alicePayer));
+    await unlinkAlice();
+    paid.holder.push(await transfer('9.00', newHolder));
+  });
+
+  it('exports nothing from after her link ended, nor the new holder’s data', async () => {
+    const seen = await asRole(ctx.pool, 'customer', claims.alice, async (c) => {
+      const { n } = await one<{ n: number }>(c, `select count(*)::integer as n from public.accounts`);
+      return n;
+    });
+    expect(seen).toBe(0);
+    const doc = await exportAs('customer', 'alice', world.customers.alice);
+    const text = JSON.stringify(doc);
+    for (const marker of [newHolder.name, newHolder.email, newHolder.account, holder, 'newholder']) {
+      expect(text, marker).not.toContain(marker);
+    }
+    const [account, ...others] = doc.accounts;
+    expect(others).toEqual([]);
+    expect(account.payments.map((p: Doc) => p.id)).not.toContain(paid.holder[0]!.payment);
+    expect(account.bank_transactions.map((t: Doc) => t.counterparty_name)).not.toContain(newHolder.name);
+    expect(
+      doc.audit_log.filter(
+        (e: Doc) => e.table === 'public.customer_accounts' && e.key.customer !== world.customers.alice,
+      ),
+    ).toEqual([]);
+  });
+
+  it('still exports what happened on the account while she was linked, in each period she was', async () => {
+    const doc = await exportAs('operator', 'op-a', world.customers.alice);
+    const [account] = doc.accounts;
+    expect(account).toMatchObject({ account_number: 'ACC-ALICE' });
+    expect(account.payments.map((p: Doc) => p.id)).toEqual(paid.alice.map((p) => p.payment));
+    expect(account.bank_transactions).toEqual(
+      paid.alice.map(() =>
+        expect.objectContaining({ counterparty_name: alicePayer.name, counterparty_account: alicePayer.account }),
+      ),
+    );
+    expect(account.ledger_entries.map((l: Doc) => l.amount)).toEqual([20, -20, 7, -7]);
+    // Her own links: made twice, removed twice.
+    const links = doc.audit_log.filter((e: Doc) => e.table === 'public.customer_accounts');
+    expect(links.map((e: Doc) => e.operation)).toEqual(['INSERT', 'DELETE', 'INSERT', 'DELETE']);
+  });
+
+  it('erasing her leaves the new holder’s bank lines and audit entries as they were', async () => {
+    await ctx.pool.query(`update public.account_supplies set end_date = '2026-10-01' where id = $1`, [
+      world.supplies.alice,
+    ]);
+    const lines = `select id, counterparty_name, counterparty_account from public.bank_transactions
+                    where id = any ($1) order by amount desc`;
+    const holderLines = paid.holder.map((p) => p.line);
+    const holderEntries = `select l.id, l.old_values, l.new_values from internal.audit_log l
+                            where l.customer = $1 or l.row_key in (select jsonb_build_object('id', x)
+                                                                      from unnest($2::uuid[]) x)
+                            order by l.id`;
+    const holderIds = [...holderLines, ...paid.holder.map((p) => p.payment)];
+    const before = {
+      lines: await many(ctx.pool, lines, [holderLines]),
+      entries: await many(ctx.pool, holderEntries, [holder, holderIds]),
+    };
+    expect(before.entries.length).toBeGreaterThan(4);
+
+    const { rows } = await commitAs('operator', 'op-a', `select public.customer_erase($1) as r`, [
+      world.customers.alice,
+    ]);
+    expect(await many(ctx.pool, lines, [holderLines])).toEqual(before.lines);
+    expect(await many(ctx.pool, holderEntries, [holder, holderIds])).toEqual(before.entries);
+    expect(rows[0].r).toMatchObject({ customer_record: 1, bank_transactions: paid.alice.length });
+    // Hers are gone, from the bank lines and from the audit trail.
+    expect(await many(ctx.pool, lines, [paid.alice.map((p) => p.line)])).toEqual(
+      paid.alice.map((p) =>
+        expect.objectContaining({ id: p.line, counterparty_name: 'erased', counterparty_account: null }),
+      ),
+    );
+    const dump = (
+      await one<{ t: string }>(ctx.pool, `select string_agg(l::text, E'\\n') as t from internal.audit_log l`)
+    ).t;
+    for (const marker of [alicePayer.name, alicePayer.account, 'alice@example.org']) {
+      expect(dump, marker).not.toContain(marker);
+    }
+    for (const marker of [newHolder.name, newHolder.account, newHolder.email]) expect(dump, marker).toContain(marker);
+  });
+});
