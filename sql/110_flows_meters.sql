@@ -41,7 +41,7 @@ comment on column flows.meter_registry.id is 'Meter id (also the id of its shado
 comment on column flows.meter_registry.esco is 'ESCO the meter belongs to.';
 comment on column flows.meter_registry.serial is 'Meter serial number, unique.';
 comment on column flows.meter_registry.name is 'Display name.';
-comment on column flows.meter_registry.ip_address is 'IP address the meter is reached at (EMOP over TCP).';
+comment on column flows.meter_registry.ip_address is 'IP address the meter is reached at (EMOP over TCP): one host (IPv4 /32 or IPv6 /128; an IPv4 address as IPv4, never IPv4-mapped ::ffff:…), so that (ip_address, port) is one device.';
 comment on column flows.meter_registry.port is 'TCP port of the meter (default 8080); unique together with ip_address.';
 comment on column flows.meter_registry.hardware is 'Hardware model as the meter reports it.';
 comment on column flows.meter_registry.firmware_version is 'Firmware version as the meter reports it.';

@@ -1,7 +1,7 @@
 -- Bank statement import (issue 7): the one write path for bank_statements and bank_transactions. Both ways in
 -- parse the file into the same document (src/bank/document.ts) and end in internal.bank_import_staged, which
 -- validates everything again before it stores anything — one transaction, nothing partial, the file hash makes a
--- re-import a no-op — and stores the lines of all the file's statements with one INSERT:
+-- re-import for the same ESCO a no-op — and stores the lines of all the file's statements with one INSERT:
 --   * the CLI (`flows bank import`, src/bank/import.ts) COPYs the lines into this session's
 --     pg_temp.bank_line_staging (internal.open_bank_staging) and passes the document without them;
 --   * integrations (service role, POST /rpc/bank_import_statement) post the whole document as JSON, and
@@ -147,18 +147,6 @@ begin
       using errcode = '55000', hint = 'Call internal.open_bank_staging() and fill pg_temp.bank_line_staging first.';
   end if;
 
-  -- The same file twice (even concurrently): the second import waits for the first, then is a no-op.
-  perform pg_catalog.pg_advisory_xact_lock(hashtext('bank_import'), hashtext(sha));
-  if exists (select 1 from public.bank_statements s where s.file_sha256 = sha) then
-    if exists (select 1 from public.bank_statements s where s.file_sha256 = sha and s.esco <> esco_id) then
-      raise exception 'this file was already imported for another ESCO' using errcode = 'PT409';
-    end if;
-    return jsonb_build_object('status', 'duplicate', 'lines', 0, 'statements',
-      (select jsonb_agg(jsonb_build_object('id', s.id, 'position', s.file_position, 'lines', s.entry_count)
-                        order by s.file_position)
-         from public.bank_statements s where s.file_sha256 = sha));
-  end if;
-
   -- Each statement: the account (one of this ESCO's — never say whose it is otherwise), currency, period, balances.
   for st in select value from jsonb_array_elements(document -> 'statements') loop
     st_position := st_position + 1;
@@ -193,6 +181,18 @@ begin
     currencies := currencies || acct.currency;
     periods_to := periods_to || (st ->> 'period_to')::date;
   end loop;
+
+  -- The same file twice for this ESCO (even concurrently): the second import waits for the first, then is a no-op.
+  -- Only after every statement's account proved to be this ESCO's, and only this ESCO's imports count: the hash is
+  -- the caller's word (a service posts it), so another ESCO's file with the same hash neither blocks this import nor
+  -- is revealed by it (bank_statements is unique on (esco, file_sha256, file_position)).
+  perform pg_catalog.pg_advisory_xact_lock(hashtext('bank_import'), hashtext(esco_id::text || ':' || sha));
+  if exists (select 1 from public.bank_statements s where s.esco = esco_id and s.file_sha256 = sha) then
+    return jsonb_build_object('status', 'duplicate', 'lines', 0, 'statements',
+      (select jsonb_agg(jsonb_build_object('id', s.id, 'position', s.file_position, 'lines', s.entry_count)
+                        order by s.file_position)
+         from public.bank_statements s where s.esco = esco_id and s.file_sha256 = sha));
+  end if;
 
   -- Every line, before anything is stored: the first bad one is named.
   select x.path, x.problem into bad

@@ -2,7 +2,8 @@
 -- the raw body: header `Stripe-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, with the
 -- secret in internal.payment_secrets ('stripe_webhook'). PostgREST passes the raw body as the single unnamed text
 -- parameter (Content-Type: text/plain) and the headers in request.headers. Nothing is stored before the
--- signature and the timestamp tolerance (300 s) check out; each event id is handled once.
+-- signature and the timestamp tolerance (300 s) check out; each event id is handled once (an unknown_account one
+-- is not used up: see below).
 
 create or replace function internal.stripe_signature_valid(body text, header text, secret text, tolerance_s integer)
 returns boolean
@@ -107,11 +108,17 @@ begin
     raise exception 'the event has no id, type or data.object' using errcode = '22023';
   end if;
 
-  -- Once per event id: a redelivery only counts.
+  -- Once per event id: a redelivery only counts. Except an event whose account was not among the caller's ESCOs
+  -- (unknown_account): it did nothing, so it is not used up: a delivery with the right ESCO's service token handles
+  -- it as new. Concurrent deliveries queue on the event's row; an in-flight one is never 'received' once committed.
   insert into internal.payment_webhook_events as w (provider, event_id, event_type, outcome, payload)
   values ('stripe', v_event_id, v_event_type, 'received', event)
-  on conflict (provider, event_id) do update set deliveries = w.deliveries + 1
-  returning (xmax = 0) into is_new;
+  on conflict (provider, event_id) do update
+    set deliveries = w.deliveries + 1,
+        outcome = case when w.outcome = 'unknown_account' then 'received' else w.outcome end,
+        event_type = case when w.outcome = 'unknown_account' then excluded.event_type else w.event_type end,
+        payload = case when w.outcome = 'unknown_account' then excluded.payload else w.payload end
+  returning w.outcome = 'received' into is_new;
   if not is_new then
     return jsonb_build_object('event', v_event_id, 'status', 'duplicate');
   end if;
@@ -240,7 +247,7 @@ begin
 end
 $$;
 comment on function public.payment_webhook(text) is $$Payment provider webhook (Stripe-shaped): POST the raw body as text/plain with the Stripe-Signature header.
-Verifies the HMAC-SHA256 signature and a 300 s timestamp tolerance before storing anything; each event id is handled once. payment_intent.succeeded records a card payment (and a top-up for a prepay account) less the refunds of it that arrived first, charge.refunded a refund.$$;
+Verifies the HMAC-SHA256 signature and a 300 s timestamp tolerance before storing anything; each event id is handled once (one that named an account outside the caller's ESCOs, unknown_account, is handled again on its next delivery). payment_intent.succeeded records a card payment (and a top-up for a prepay account) less the refunds of it that arrived first, charge.refunded a refund.$$;
 revoke all on function public.payment_webhook(text) from public;
 -- Not anon: web roles other than the documented few execute nothing without a token (docs/security.md). The
 -- provider's request reaches PostgREST through a relay that adds a service token of the ESCO(s) (no secret in

@@ -5,7 +5,7 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { importStatement, importStatementStaged, parseStatementFile } from '../../src/bank/import.ts';
 import type { StatementDocument } from '../../src/bank/document.ts';
 import { many, one } from '../../src/db/client.ts';
-import { asRole, useTestDatabase, usePool } from '../support/database.ts';
+import { asRole, committedAs, useTestDatabase, usePool } from '../support/database.ts';
 import { runJobs } from '../jobs/support.ts';
 import { fixtureBytes, makeBankEsco, runBankCli, type BankEsco } from './support.ts';
 
@@ -168,6 +168,43 @@ describe('import', () => {
     await asRole(ctx.pool, 'customer', { sub: 'nobody' }, async (c) => {
       await expect(importStatement(c, 'BSE', doc)).rejects.toMatchObject({ code: '42501' });
     });
+  });
+
+  it("never tells one ESCO that another imported a file, and a hash another ESCO holds does not block the owner's import", async () => {
+    const oth = { escos: [other.id] };
+    // BSE's own file, imported by BSE
+    const bseDoc = parse('camt053-v02-two-statements.xml', (s) => s.replace('STMT-20261005-A', 'HASH-BSE'));
+    expect(await importStatement(ctx.pool, 'BSE', bseDoc)).toMatchObject({ status: 'imported' });
+    // OTH's service posts that document (BSE's account, BSE's hash): refused exactly as the same document with a hash
+    // nobody holds (PT403: not OTH's account), not "already imported for another ESCO"
+    const refusal = (doc: StatementDocument) =>
+      asRole(ctx.pool, 'service', oth, (c) => importStatement(c, 'OTH', doc)).then(
+        () => undefined,
+        (e: { code: string; message: string }) => ({ code: e.code, message: e.message }),
+      );
+    expect(await refusal(bseDoc)).toEqual({
+      code: 'PT403',
+      message: "/Document/BkToCstmrStmt/Stmt[1]: the statement's account is not a bank account of this ESCO",
+    });
+    expect(await refusal({ ...bseDoc, file_sha256: 'e'.repeat(64) })).toEqual(await refusal(bseDoc));
+
+    // OTH's service claims the hash of a file BSE has yet to import, with a document for OTH's own account: BSE's
+    // file still imports (the hash is unique per ESCO), and each ESCO's repeat is a no-op of its own statements
+    const claimed = parse('camt053-v02-two-statements.xml', (s) => s.replace('STMT-20261005-A', 'HASH-CLAIMED'));
+    const squat = {
+      ...parseStatementFile(Buffer.from('Date,Description,Amount,Balance\n03/10/2026,OTH-SQUAT,1.50,1.50\n')),
+      file_sha256: claimed.file_sha256,
+    };
+    const squatted = await committedAs(ctx.pool, 'service', oth, (c) => importStatement(c, 'OTH', squat));
+    expect(squatted).toMatchObject({ status: 'imported', lines: 1 });
+    const mine = await importStatement(ctx.pool, 'BSE', claimed);
+    expect(mine).toMatchObject({ status: 'imported' });
+    const again = await importStatement(ctx.pool, 'BSE', claimed);
+    expect(again.status).toBe('duplicate');
+    expect(again.statements.map((st) => st.id)).toEqual(mine.statements.map((st) => st.id));
+    const theirs = await asRole(ctx.pool, 'service', oth, (c) => importStatement(c, 'OTH', squat));
+    expect(theirs.status).toBe('duplicate');
+    expect(theirs.statements.map((st) => st.id)).toEqual(squatted.statements.map((st) => st.id));
   });
 
   it('sends the lines of a large file in chunks, reporting how many have gone', async () => {

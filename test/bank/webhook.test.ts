@@ -458,4 +458,33 @@ describe('payment webhooks', () => {
       client.release();
     }
   });
+
+  it("does not use up an event delivered with another ESCO's service token: the right ESCO's delivery still pays", async () => {
+    const other = await makeBankEsco(ctx.pool, 'CARDB', {
+      iban: 'GB82WEST12345698765432',
+      references: ['CARDB-000001'],
+    });
+    const account = other.accounts['CARDB-000001']!;
+    const body = succeeded('evt_wrong_esco', 'pi_wrong_esco', account, 2500);
+    const event = () =>
+      one<{ outcome: string; deliveries: number; esco: string | null }>(
+        ctx.pool,
+        `select outcome, deliveries, esco from internal.payment_webhook_events where event_id = 'evt_wrong_esco'`,
+      );
+    // the relay of ESCO CARD forwards it: not CARD's account
+    expect(await deliver(body, sign(body))).toMatchObject({ status: 'unknown_account' });
+    expect(await event()).toEqual({ outcome: 'unknown_account', deliveries: 1, esco: null });
+    // the provider delivers it again through ESCO CARDB's relay: handled as new, the payment is recorded
+    const paid = await deliver(body, sign(body), 'service', { escos: [other.id] });
+    expect(paid).toMatchObject({ status: 'payment_recorded' });
+    expect(
+      await many(ctx.pool, `select amount::text, esco from public.payments where source = 'stripe:pi_wrong_esco'`),
+    ).toEqual([{ amount: '25.00', esco: other.id }]);
+    expect(await event()).toEqual({ outcome: 'payment_recorded', deliveries: 2, esco: other.id });
+    // once handled, it is used up, for either token
+    expect(await deliver(body, sign(body), 'service', { escos: [other.id] })).toMatchObject({ status: 'duplicate' });
+    expect(await deliver(body, sign(body))).toMatchObject({ status: 'duplicate' });
+    expect(await event()).toEqual({ outcome: 'payment_recorded', deliveries: 4, esco: other.id });
+    expect(await balance(account)).toBe('-25.00');
+  });
 });
