@@ -23,9 +23,37 @@ $$;
 comment on function internal.london_midnight(date) is 'The instant a Europe/London day starts.';
 revoke all on function internal.london_midnight(date) from public;
 
+-- The one place billing reads metering data. A register fitted the wrong way round (flows.meter_registers.
+-- direction_reversed, as the circuit views read it) records import as export: billing swaps its import and export
+-- half-hours, and its cumulative import and export reads, here and nowhere else. The views are for billing's
+-- functions only (no web role reads internal).
+create or replace view internal.billing_interval_hh as
+select i.register_id, i."timestamp",
+       case when r.direction_reversed then i.export_kwh else i.import_kwh end as import_kwh,
+       case when r.direction_reversed then i.import_kwh else i.export_kwh end as export_kwh,
+       i.quality
+  from flows.register_interval_hh i
+  join flows.meter_registers r on r.register_id = i.register_id;
+comment on view internal.billing_interval_hh is
+  'Half-hours as billing reads them: import and export swapped for registers with direction_reversed.';
+
+create or replace view internal.billing_register_reads as
+select x.register_id, case when r.direction_reversed then 'export' else 'import' end as direction, x."timestamp", x.read
+  from flows.register_import x
+  join flows.meter_registers r on r.register_id = x.register_id
+union all
+select x.register_id, case when r.direction_reversed then 'import' else 'export' end, x."timestamp", x.read
+  from flows.register_export x
+  join flows.meter_registers r on r.register_id = x.register_id;
+comment on view internal.billing_register_reads is
+  'Cumulative import and export reads as billing reads them: swapped for registers with direction_reversed.';
+
 -- The floor of billing: Σ import, Σ export and the half-hours present (and with export) per register and
--- Europe/London day of [period_from, period_to), for the given registers. A billing run takes it once per
--- pass for all its registers (internal.billing_register_days); a dry run or a rebill computes it for its own.
+-- Europe/London day of [period_from, period_to), for the given registers, as internal.billing_interval_hh reads
+-- them. A billing run takes it once per pass for all its registers (internal.billing_register_days); a dry run or
+-- a rebill computes it for its own. The half-hours are summed as stored (a plain scan and hash aggregate, like the
+-- floor) and a reversed register's sums are swapped afterwards: Σ of the swapped values = the swapped Σ, and every
+-- row has an import, so such a register's half-hours all carry export.
 -- PL/pgSQL so that the query is planned for the registers at hand (a few: index scans; a whole ESCO: one
 -- parallel scan and hash aggregate, like the floor) — RETURN QUERY may run in parallel, an SQL function not.
 drop function if exists internal.billing_interval_days(uuid[], date, date);
@@ -36,11 +64,18 @@ set search_path = ''
 as $$
 begin
   return query execute $q$
-    select i.register_id, (i."timestamp" at time zone 'Europe/London')::date, sum(i.import_kwh), sum(i.export_kwh),
-           count(*)::integer, count(i.export_kwh)::integer
-      from flows.register_interval_hh i
-     where i.register_id in (select unnest($1)) and i."timestamp" >= $2 and i."timestamp" < $3
-     group by 1, 2
+    select a.register_id, a.day,
+           case when r.direction_reversed then a.export_kwh else a.import_kwh end,
+           case when r.direction_reversed then a.import_kwh else a.export_kwh end,
+           a.present,
+           case when r.direction_reversed then a.present else a.export_present end
+      from (select i.register_id, (i."timestamp" at time zone 'Europe/London')::date as day,
+                   sum(i.import_kwh) as import_kwh, sum(i.export_kwh) as export_kwh,
+                   count(*)::integer as present, count(i.export_kwh)::integer as export_present
+              from flows.register_interval_hh i
+             where i.register_id in (select unnest($1)) and i."timestamp" >= $2 and i."timestamp" < $3
+             group by 1, 2) a
+      join flows.meter_registers r on r.register_id = a.register_id
   $q$ using register_ids, internal.london_midnight(period_from), internal.london_midnight(period_to);
 end
 $$;
@@ -115,8 +150,8 @@ account_register as materialized (
   select su.account, su.esco, su.supply, r.register_id, r.element, r.nature,
          greatest(internal.london_midnight(lower(su.days)), r.start_time) as t_from,
          least(internal.london_midnight(upper(su.days)), coalesce(r.end_time, 'infinity')) as t_to,
-         exists (select 1 from flows.register_export x
-                  where x.register_id = r.register_id
+         exists (select 1 from internal.billing_register_reads x
+                  where x.register_id = r.register_id and x.direction = 'export'
                     and x."timestamp" >= internal.london_midnight(lower(su.days)) - interval '1 hour'
                     and x."timestamp" <= internal.london_midnight(upper(su.days)) + interval '1 hour') as has_export_reads
     from supply su
@@ -155,7 +190,7 @@ register_day as materialized (
     left join lateral (
       select coalesce(sum(i.import_kwh), 0) as import_kwh, sum(i.export_kwh) as export_kwh,
              count(*)::integer as present, count(i.export_kwh)::integer as export_present
-        from flows.register_interval_hh i
+        from internal.billing_interval_hh i
        where (ar.t_from > ad.t0 or ar.t_to < ad.t1)
          and i.register_id = ar.register_id and i."timestamp" >= greatest(ad.t0, ar.t_from)
          and i."timestamp" < least(ad.t1, ar.t_to)
@@ -172,7 +207,7 @@ nearby as materialized (
   select o.register_id, o."timestamp", (o."timestamp" at time zone 'Europe/London') as local_ts, o.import_kwh, o.quality
     from (select distinct m.register_id from missing_day m) m
     cross join lateral (
-      select x.* from flows.register_interval_hh x
+      select x.* from internal.billing_interval_hh x
        where x.register_id = m.register_id
          and x."timestamp" >= internal.london_midnight(period_from) - interval '29 days'
          and x."timestamp" < internal.london_midnight(period_to)) o
@@ -204,12 +239,12 @@ estimate as materialized (
          case when r0.read is not null and r1.read is not null then 'reads' else 'profile' end as method
     from missing_day m
     left join lateral (
-      select x.read from flows.register_import x
-       where x.register_id = m.register_id and x."timestamp" <= m.t_from and x."timestamp" >= m.t_from - interval '1 hour'
+      select x.read from internal.billing_register_reads x
+       where x.register_id = m.register_id and x.direction = 'import' and x."timestamp" <= m.t_from and x."timestamp" >= m.t_from - interval '1 hour'
        order by x."timestamp" desc limit 1) r0 on true
     left join lateral (
-      select x.read from flows.register_import x
-       where x.register_id = m.register_id and x."timestamp" >= m.t_to and x."timestamp" <= m.t_to + interval '1 hour'
+      select x.read from internal.billing_register_reads x
+       where x.register_id = m.register_id and x.direction = 'import' and x."timestamp" >= m.t_to and x."timestamp" <= m.t_to + interval '1 hour'
        order by x."timestamp" limit 1) r1 on true
     left join profile p on p.supply = m.supply and p.register_id = m.register_id and p.day = m.day
 ),
@@ -220,21 +255,44 @@ export_day as (
          case when rd.export_present > 0 then 'intervals' when e1.read is not null and e0.read is not null then 'reads' end as source
     from register_day rd
     left join lateral (
-      select x.read from flows.register_export x
-       where rd.export_present = 0 and rd.has_export_reads and x.register_id = rd.register_id and x."timestamp" <= rd.t_from
+      select x.read from internal.billing_register_reads x
+       where rd.export_present = 0 and rd.has_export_reads and x.register_id = rd.register_id
+         and x.direction = 'export' and x."timestamp" <= rd.t_from
          and x."timestamp" >= rd.t_from - interval '1 hour'
        order by x."timestamp" desc limit 1) e0 on true
     left join lateral (
-      select x.read from flows.register_export x
-       where rd.export_present = 0 and rd.has_export_reads and x.register_id = rd.register_id and x."timestamp" >= rd.t_to
+      select x.read from internal.billing_register_reads x
+       where rd.export_present = 0 and rd.has_export_reads and x.register_id = rd.register_id
+         and x.direction = 'export' and x."timestamp" >= rd.t_to
          and x."timestamp" <= rd.t_to + interval '1 hour'
        order by x."timestamp" limit 1) e1 on true
 ),
+-- register-days estimated on an issued bill since voided, whose estimate a bill still issued has trued up: billed
+-- again as they were billed then (the half-hours present then + the estimate), not at the actual kWh, since the
+-- true-up already charged the difference (rule 5). The estimate is carried to the new bill, trued up by the same bill.
+carried as materialized (
+  select distinct on (v.account, e.register_id, e.day)
+         v.account, e.register_id, e.day, e.estimated_kwh, e.present_kwh, e.interval_from, e.interval_to, e.trued_up_by
+    from internal.billing_estimates e
+    join public.invoices v on v.id = e.invoice and v.status = 'void'
+    join public.invoices t on t.id = e.trued_up_by and t.status not in ('draft', 'void')
+   where e.trued_up_by is not null and e.day >= period_from and e.day < period_to
+     and v.account = any (account_ids)
+   order by v.account, e.register_id, e.day, v.issued_at desc
+),
 charged as (
-  select rd.*, coalesce(e.kwh, 0) as estimated_kwh, e.method,
+  select rd.account, rd.esco, rd.register_id, rd.element, rd.day, rd.tariff, rd.customer_tariff, rd.rate,
+         coalesce(k.interval_from, rd.t_from) as t_from, coalesce(k.interval_to, rd.t_to) as t_to,
+         rd.expected, rd.present,
+         coalesce(k.present_kwh, rd.actual_kwh) as actual_kwh,
+         coalesce(k.estimated_kwh, e.kwh, 0) as estimated_kwh,
+         case when k.day is not null then 'as_billed' else e.method end as method,
+         k.trued_up_by,
+         k.day is not null or rd.present < rd.expected as is_estimated,
          rd.day < (as_of - interval '12 months')::date as beyond_limit
     from register_day rd
     left join estimate e on e.supply = rd.supply and e.register_id = rd.register_id and e.day = rd.day
+    left join carried k on k.account = rd.account and k.register_id = rd.register_id and k.day = rd.day
    where rd.nature <> 'solar'
 ),
 lines as (
@@ -251,19 +309,26 @@ lines as (
   -- unit charge: per account, element and tariff; estimated register-days listed in the inputs
   select c.account, c.esco, 2, 'unit_charge', c.element,
          format('Element %s, %s kWh at £%s/kWh%s', c.element, sum(c.actual_kwh + c.estimated_kwh), c.rate,
-                case when bool_or(c.estimated_kwh > 0 or c.present < c.expected) then ' (includes estimated)' else '' end),
+                case when bool_or(c.estimated_kwh > 0 or c.is_estimated) then ' (includes estimated)' else '' end),
          sum(c.actual_kwh + c.estimated_kwh), 'kWh', c.rate,
          round(sum(c.actual_kwh + c.estimated_kwh) * c.rate, 2), min(c.day), max(c.day) + 1,
-         bool_or(c.present < c.expected), c.tariff, c.customer_tariff,
+         bool_or(c.is_estimated), c.tariff, c.customer_tariff,
          jsonb_build_object(
            'rule', 'unit_charge',
            'registers', jsonb_agg(distinct c.register_id),
            'interval_from', min(c.t_from), 'interval_to', max(c.t_to),
            'actual_kwh', sum(c.actual_kwh), 'estimated_kwh', sum(c.estimated_kwh),
            'half_hours_expected', sum(c.expected), 'half_hours_present', sum(c.present),
+           -- each estimated register-day as billed: the estimate, the interval it is part of and the kWh present
+           -- in it (internal.billing_estimates keeps them for the true-up), and the bill that trued it up already
            'estimates', coalesce(jsonb_agg(jsonb_build_object('register_id', c.register_id, 'day', c.day,
-                                                            'kwh', c.estimated_kwh, 'method', c.method))
-                                   filter (where c.present < c.expected), '[]'))
+                                                            'kwh', c.estimated_kwh, 'method', c.method,
+                                                            'present_kwh', c.actual_kwh, 'interval_from', c.t_from,
+                                                            'interval_to', c.t_to)
+                                           || case when c.trued_up_by is not null
+                                                   then jsonb_build_object('trued_up_by', c.trued_up_by)
+                                                   else '{}' end)
+                                   filter (where c.is_estimated), '[]'))
     from charged c
    where not c.beyond_limit
    group by c.account, c.esco, c.element, c.tariff, c.customer_tariff, c.rate
@@ -272,34 +337,39 @@ lines as (
   select c.account, c.esco, 4, 'adjustment', c.element,
          format('Back-billing limit: %s kWh used before %s not charged', sum(c.actual_kwh + c.estimated_kwh),
                 (as_of - interval '12 months')::date),
-         sum(c.actual_kwh + c.estimated_kwh), 'kWh', 0, 0, min(c.day), max(c.day) + 1, bool_or(c.present < c.expected),
+         sum(c.actual_kwh + c.estimated_kwh), 'kWh', 0, 0, min(c.day), max(c.day) + 1, bool_or(c.is_estimated),
          null, null, jsonb_build_object('rule', 'back_billing_limit', 'limit_date', (as_of - interval '12 months')::date)
     from charged c
    where c.beyond_limit
    group by c.account, c.esco, c.element
   union all
-  -- true-up of estimates charged on earlier issued bills, now that the register-day is complete
+  -- true-up of estimates charged on earlier issued bills, once every half-hour of the interval estimated (the local
+  -- day within the register's window: half a day at a meter exchange) is there: the interval's actual kWh now − its
+  -- kWh as billed (the half-hours present then + the estimate of the missing ones)
   select t.account, t.esco, 3, 'adjustment', t.element,
-         format('True-up of estimated element %s: %s kWh at £%s/kWh', t.element, sum(t.actual_kwh - t.estimated_kwh),
-                t.unit_price),
-         sum(t.actual_kwh - t.estimated_kwh), 'kWh', t.unit_price, round(sum(t.actual_kwh - t.estimated_kwh) * t.unit_price, 2),
+         format('True-up of estimated element %s: %s kWh at £%s/kWh', t.element,
+                sum(t.actual_kwh - t.present_kwh - t.estimated_kwh), t.unit_price),
+         sum(t.actual_kwh - t.present_kwh - t.estimated_kwh), 'kWh', t.unit_price,
+         round(sum(t.actual_kwh - t.present_kwh - t.estimated_kwh) * t.unit_price, 2),
          min(t.day), max(t.day) + 1, false, null, null,
          jsonb_build_object('rule', 'true_up', 'true_up', jsonb_agg(jsonb_build_object(
            'invoice', t.invoice, 'register_id', t.register_id, 'day', t.day,
-           'estimated_kwh', t.estimated_kwh, 'actual_kwh', t.actual_kwh)))
+           'interval_from', t.interval_from, 'interval_to', t.interval_to,
+           'billed_present_kwh', t.present_kwh, 'estimated_kwh', t.estimated_kwh, 'actual_kwh', t.actual_kwh)))
     from (
-      select inv.account, inv.esco, e.invoice, e.register_id, e.day, e.element, e.estimated_kwh, e.unit_price, x.actual_kwh
+      select inv.account, inv.esco, e.invoice, e.register_id, e.day, e.element, e.interval_from, e.interval_to,
+             e.present_kwh, e.estimated_kwh, e.unit_price, x.actual_kwh
         from internal.billing_estimates e
         join public.invoices inv on inv.id = e.invoice and inv.status not in ('draft', 'void')
         cross join lateral (
           select coalesce(sum(i.import_kwh), 0) as actual_kwh, count(*) as present
-            from flows.register_interval_hh i
+            from internal.billing_interval_hh i
            where i.register_id = e.register_id
-             and i."timestamp" >= internal.london_midnight(e.day) and i."timestamp" < internal.london_midnight(e.day + 1)) x
+             and i."timestamp" >= e.interval_from and i."timestamp" < e.interval_to) x
        where inv.account = any (account_ids)
          and e.trued_up_by is null
          and e.day >= (as_of - interval '12 months')::date
-         and x.present = (extract(epoch from internal.london_midnight(e.day + 1) - internal.london_midnight(e.day)) / 1800)
+         and x.present = (extract(epoch from e.interval_to - e.interval_from) / 1800)
     ) t
    group by t.account, t.esco, t.element, t.unit_price
   union all

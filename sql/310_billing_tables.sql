@@ -212,6 +212,59 @@ comment on column public.ledger_entries.description is 'What the entry is.';
 comment on table internal.invoice_number_series is 'Gap-free document numbers: the last number used per ESCO and kind.';
 comment on table internal.invoice_documents is 'Rendered invoice documents (HTML and PDF), stored when issued.';
 comment on table internal.billing_estimates is 'Estimated register-days charged on issued bills, and the bill that trued each up.';
+comment on column internal.billing_estimates.estimated_kwh is 'kWh estimated for the missing half-hours of the interval.';
+comment on column internal.billing_estimates.present_kwh is
+  'kWh of the half-hours present in the interval when it was billed: billed = present_kwh + estimated_kwh.';
+comment on column internal.billing_estimates.interval_from is
+  'Start of the interval estimated: the local day, within the register''s validity window (a meter exchange cuts it).';
+comment on column internal.billing_estimates.interval_to is 'End of the interval estimated (exclusive).';
+comment on column internal.billing_estimates.trued_up_by is
+  'The issued bill that trued it up (docs/billing.md, rule 5); null while open. Voiding that bill reopens it.';
+
+-- Issuing records each estimated register-day of a bill's unit lines (internal.issue_invoices); the rest of the
+-- row — the interval, the kWh present then, and the bill that trued it up already when a rebill carries an
+-- estimate as billed — comes from the line's inputs.estimates entry (internal.billing_compute). A row not made
+-- from a line gets the local day within the register's window and the kWh present in it now.
+create or replace function internal.tg_billing_estimates__as_billed() returns trigger
+language plpgsql volatile
+set search_path = ''
+as $$
+declare
+  x jsonb;
+begin
+  select e into x
+    from public.invoice_lines l
+    cross join lateral jsonb_array_elements(l.inputs -> 'estimates') e
+   where l.invoice = new.invoice and l.line_type = 'unit_charge' and jsonb_typeof(l.inputs -> 'estimates') = 'array'
+     and e ->> 'register_id' = new.register_id::text and (e ->> 'day')::date = new.day
+   limit 1;
+  new.interval_from := coalesce(new.interval_from, (x ->> 'interval_from')::timestamptz);
+  new.interval_to := coalesce(new.interval_to, (x ->> 'interval_to')::timestamptz);
+  if new.interval_from is null or new.interval_to is null then
+    select greatest(internal.london_midnight(new.day), coalesce(r.start_time, '-infinity')),
+           least(internal.london_midnight(new.day + 1), coalesce(r.end_time, 'infinity'))
+      into new.interval_from, new.interval_to
+      from (select 1) one
+      left join flows.meter_registers r on r.register_id = new.register_id;
+  end if;
+  new.present_kwh := coalesce(new.present_kwh, (x ->> 'present_kwh')::numeric,
+                              (select coalesce(sum(i.import_kwh), 0) from internal.billing_interval_hh i
+                                where i.register_id = new.register_id and i."timestamp" >= new.interval_from
+                                  and i."timestamp" < new.interval_to));
+  -- carried as billed from a voided bill: trued up by the bill that trued the original up, if that one stands
+  if new.trued_up_by is null and x ? 'trued_up_by' then
+    select t.id into new.trued_up_by from public.invoices t
+     where t.id = (x ->> 'trued_up_by')::uuid and t.status not in ('draft', 'void');
+  end if;
+  return new;
+end
+$$;
+comment on function internal.tg_billing_estimates__as_billed() is
+  'Trigger: an estimated register-day records the interval, the kWh present when billed and any true-up, from its line.';
+revoke all on function internal.tg_billing_estimates__as_billed() from public;
+drop trigger if exists t10_as_billed on internal.billing_estimates;
+create trigger t10_as_billed before insert on internal.billing_estimates
+  for each row execute function internal.tg_billing_estimates__as_billed();
 comment on table internal.billing_events is $$Outbox of billing events (invoice_issued, invoice_voided) for the notifications issue:
 it reads unprocessed rows and sets processed_at.$$;
 grant select on internal.billing_events to worker;

@@ -671,6 +671,16 @@ begin
   if reason is null or btrim(reason) = '' then
     raise exception 'a reason is required' using errcode = '22023', hint = 'Say why the invoice is voided.';
   end if;
+  -- A draft that trues up its estimates would charge the difference again once a rebill bills those days at their
+  -- actual kWh; issued first, its true-up stands and the rebill bills those days as they were billed (rule 5).
+  if exists (select 1 from public.invoices d
+               join public.invoice_lines l on l.invoice = d.id and l.line_type = 'adjustment'
+              cross join lateral jsonb_array_elements(case jsonb_typeof(l.inputs -> 'true_up')
+                                                        when 'array' then l.inputs -> 'true_up' else '[]' end) x
+              where d.account = i.account and d.status = 'draft' and x ->> 'invoice' = i.id::text) then
+    raise exception 'a draft of this account trues up the estimates of this %', i.kind using errcode = 'PT409',
+      hint = 'Issue that draft first; the rebill then bills the estimated days as they were billed.';
+  end if;
   insert into public.invoices (id, esco, account, kind, period_start, period_end, is_final, estimated, vat_rate_pct,
                                supply_subtotal, vat, export_credit, community_credit, meter_credit, total, credits,
                                void_reason)
@@ -935,8 +945,9 @@ as $$
                   select b.kind, ri."timestamp" as at, ri.read
                     from (values ('opening', internal.london_midnight(greatest(s.start_date, i.period_start))),
                                  ('closing', internal.london_midnight(least(coalesce(s.end_date, i.period_end), i.period_end)))) b(kind, at)
-                    cross join lateral (select x.* from flows.register_import x
-                                         where x.register_id = r.register_id and x."timestamp" <= b.at
+                    cross join lateral (select x.* from internal.billing_register_reads x
+                                         where x.register_id = r.register_id and x.direction = 'import'
+                                           and x."timestamp" <= b.at
                                            and x."timestamp" > b.at - interval '2 days'
                                          order by x."timestamp" desc limit 1) ri) x
                where s.account = a.id and daterange(s.start_date, s.end_date) && daterange(i.period_start, i.period_end)),
@@ -945,7 +956,7 @@ as $$
                         from public.account_supplies s
                         join flows.property_meters pm on pm.property = s.property
                         join flows.meter_registers r on r.meter_id = pm.meter and r.nature <> 'solar'
-                        join flows.register_interval_hh h on h.register_id = r.register_id
+                        join internal.billing_interval_hh h on h.register_id = r.register_id
                        where s.account = a.id
                          and daterange(s.start_date, s.end_date) && daterange(i.period_start, i.period_end)
                          and h."timestamp" >= internal.london_midnight(greatest(s.start_date, i.period_start))
@@ -956,7 +967,7 @@ as $$
     join flows.escos e on e.id = i.esco
    where i.id = invoice_id
 $$;
-comment on function internal.invoice_document_data(uuid) is 'Everything an invoice document shows, as JSON with exact decimals as strings (for the renderer).';
+comment on function internal.invoice_document_data(uuid) is 'Everything an invoice document shows, as JSON with exact decimals as strings (for the renderer); meter reads and daily kWh as billing reads them (internal.billing_interval_hh, internal.billing_register_reads).';
 revoke all on function internal.invoice_document_data(uuid) from public;
 grant execute on function internal.invoice_document_data(uuid) to worker;
 
