@@ -1,5 +1,6 @@
-// notify__meters_offline (cron, every 15 minutes): alerts the ESCO's operators once for each meter silent for
-// longer than the ESCO's offline_after_hours. Recovery is reported by a trigger on flows.meter_shadows.
+// notify__meters_offline (cron, every 15 minutes): alerts the ESCO's operators once for each meter no sync has
+// found healthy for longer than the ESCO's offline_after_hours. Recovery (a sync finding it healthy again) is
+// reported by a trigger on flows.meter_shadows.
 import { z } from 'zod';
 import { defineTask } from '../src/worker/define-task.ts';
 

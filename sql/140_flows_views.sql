@@ -84,22 +84,22 @@ comment on column flows.meters_low_balance.balance_updated_at is 'When the balan
 comment on column flows.meters_low_balance.threshold_gbp is 'The ESCO''s threshold, £.';
 
 create view flows.meters_offline_recently with (security_invoker = true) as
-select m.id, m.serial, m.name, m.esco, e.code as esco_code, s.updated_at as last_online,
-       now() - s.updated_at as offline_for
+select m.id, m.serial, m.name, m.esco, e.code as esco_code, coalesce(s.last_healthy_at, m.created_at) as last_online,
+       now() - coalesce(s.last_healthy_at, m.created_at) as offline_for
   from flows.meter_registry m
   join flows.meter_shadows s on s.id = m.id
   join flows.escos e on e.id = m.esco
  where m.mode = 'active'
-   and s.updated_at < now() - make_interval(hours => e.offline_after_hours);
+   and coalesce(s.last_healthy_at, m.created_at) < now() - make_interval(hours => e.offline_after_hours);
 grant select on flows.meters_offline_recently to customer, operator, service, worker, reporting;
 
-comment on view flows.meters_offline_recently is $$Active meters whose shadow has not been updated for longer than their ESCO's offline_after_hours.$$;
+comment on view flows.meters_offline_recently is $$Active meters no sync has found healthy for longer than their ESCO's offline_after_hours (a failed sync writes the shadow too, so its updated_at does not count).$$;
 comment on column flows.meters_offline_recently.id is 'Meter id.';
 comment on column flows.meters_offline_recently.serial is 'Meter serial.';
 comment on column flows.meters_offline_recently.name is 'Meter name.';
 comment on column flows.meters_offline_recently.esco is 'ESCO id.';
 comment on column flows.meters_offline_recently.esco_code is 'ESCO code.';
-comment on column flows.meters_offline_recently.last_online is 'When the shadow was last updated.';
+comment on column flows.meters_offline_recently.last_online is 'When a sync last found the meter healthy (its registration, if never).';
 comment on column flows.meters_offline_recently.offline_for is 'How long ago that was.';
 
 create view flows.meters_clock_drift with (security_invoker = true) as

@@ -34,8 +34,11 @@ drop trigger if exists _500_notify on public.topups;
 create trigger _500_notify after insert or update of status on public.topups
   for each row execute function internal.tg_topups__notify();
 
--- Prepay balance: below the customer's threshold (at most once a day per meter), and off supply (balance plus
--- emergency credit exhausted) to the customers and the ESCO's operators at once, vulnerable customers first.
+-- Prepay balance: below the customer's threshold (at most once a day per meter), and off supply (credit and the
+-- emergency credit exhausted) to the customers and the ESCO's operators at once, vulnerable customers first. The
+-- sync writes a prepay meter's balance signed (negative = emergency credit in use, also in emergency_credit);
+-- the meter cuts the supply when the balance reaches minus its emergency credit allowance, the
+-- prepayment_emergency_credit of its active tariff (none read yet: 0, the supply is cut at zero).
 
 create or replace function internal.tg_meter_shadows__notify_balance() returns trigger
 language plpgsql volatile security definer
@@ -45,8 +48,10 @@ declare
   m record;
   c record;
   threshold numeric;
-  was_off boolean := old.balance is not null and old.balance + coalesce(old.emergency_credit, 0) <= 0;
-  is_off boolean := new.balance is not null and new.balance + coalesce(new.emergency_credit, 0) <= 0;
+  allowance numeric := case when new.tariffs_active ->> 'prepayment_emergency_credit' ~ '^[0-9]{1,9}(\.[0-9]+)?$'
+                            then (new.tariffs_active ->> 'prepayment_emergency_credit')::numeric else 0 end;
+  was_off boolean := old.balance is not null and old.balance <= -allowance;
+  is_off boolean := new.balance is not null and new.balance <= -allowance;
   today date := (now() at time zone 'Europe/London')::date;
   payload jsonb;
 begin
@@ -94,7 +99,9 @@ drop trigger if exists t50_notify_balance on flows.meter_shadows;
 create trigger t50_notify_balance after update of balance, emergency_credit on flows.meter_shadows
   for each row execute function internal.tg_meter_shadows__notify_balance();
 
--- Meter offline for the ESCO's offline_after_hours (planner below) and recovered (this trigger): operators.
+-- Meter offline for the ESCO's offline_after_hours (planner below) and recovered (this trigger): operators. A meter
+-- is heard from when a sync finds it healthy (meter_shadows.last_healthy_at); a failed sync writes the shadow too
+-- (health unhealthy), so the shadow's updated_at says nothing about the meter.
 
 create or replace function internal.tg_meter_shadows__notify_recovered() returns trigger
 language plpgsql volatile security definer
@@ -108,19 +115,19 @@ begin
   if found then
     select r.serial into serial from flows.meter_registry r where r.id = new.id;
     perform internal.notify_operators(was.esco, 'meter_recovered',
-      jsonb_build_object('meter_serial', serial, 'offline_since', was.since, 'recovered_at', new.updated_at),
+      jsonb_build_object('meter_serial', serial, 'offline_since', was.since, 'recovered_at', new.last_healthy_at),
       'meter_recovered:' || new.id || ':' || extract(epoch from was.since)::text);
   end if;
   return null;
 end
 $$;
 comment on function internal.tg_meter_shadows__notify_recovered() is
-  'Trigger: a shadow written for a meter reported offline tells the ESCO''s operators it recovered.';
+  'Trigger: a meter reported offline that a sync finds healthy again: tells the ESCO''s operators it recovered.';
 revoke all on function internal.tg_meter_shadows__notify_recovered() from public;
 
 drop trigger if exists t51_notify_recovered on flows.meter_shadows;
 create trigger t51_notify_recovered after update on flows.meter_shadows
-  for each row when (new.updated_at is distinct from old.updated_at)
+  for each row when (new.last_healthy_at is distinct from old.last_healthy_at and new.last_healthy_at is not null)
   execute function internal.tg_meter_shadows__notify_recovered();
 
 create or replace function internal.notify_meters_offline() returns integer
@@ -131,27 +138,27 @@ declare
   m record;
   n integer := 0;
 begin
-  for m in select r.id, r.serial, r.esco, s.updated_at, e.offline_after_hours
+  for m in select r.id, r.serial, r.esco, coalesce(s.last_healthy_at, r.created_at) as last_seen, e.offline_after_hours
              from flows.meter_registry r
              join flows.meter_shadows s on s.id = r.id
              join flows.escos e on e.id = r.esco
             where r.mode = 'active'
-              and s.updated_at < now() - make_interval(hours => e.offline_after_hours)
+              and coalesce(s.last_healthy_at, r.created_at) < now() - make_interval(hours => e.offline_after_hours)
               and not exists (select 1 from internal.notify_meter_offline o where o.meter = r.id)
             order by r.id
               for update of s skip locked
   loop
-    insert into internal.notify_meter_offline (meter, esco, since) values (m.id, m.esco, m.updated_at)
+    insert into internal.notify_meter_offline (meter, esco, since) values (m.id, m.esco, m.last_seen)
     on conflict (meter) do nothing;
     n := n + internal.notify_operators(m.esco, 'meter_offline',
-      jsonb_build_object('meter_serial', m.serial, 'last_seen', m.updated_at, 'hours', m.offline_after_hours),
-      'meter_offline:' || m.id || ':' || extract(epoch from m.updated_at)::text);
+      jsonb_build_object('meter_serial', m.serial, 'last_seen', m.last_seen, 'hours', m.offline_after_hours),
+      'meter_offline:' || m.id || ':' || extract(epoch from m.last_seen)::text);
   end loop;
   return n;
 end
 $$;
 comment on function internal.notify_meters_offline() is
-  'Planner (notify__meters_offline): alerts operators once for each meter silent longer than its ESCO''s offline_after_hours.';
+  'Planner (notify__meters_offline): alerts operators once for each meter not found healthy for longer than its ESCO''s offline_after_hours.';
 revoke all on function internal.notify_meters_offline() from public;
 grant execute on function internal.notify_meters_offline() to worker;
 

@@ -32,12 +32,12 @@ const outbox = (esco: string, template?: string) =>
       where esco = $1 and ($2::text is null or template = $2) order by priority, channel, customer`,
     [esco, template ?? null],
   );
-const setBalance = (meter: string, balance: string, emergency = '0') =>
-  pool.query(`update flows.meter_shadows set balance = $2, emergency_credit = $3 where id = $1`, [
-    meter,
-    balance,
-    emergency,
-  ]);
+/** A prepay balance as the sync writes it: signed, a negative one also as the emergency credit in use. */
+const setBalance = (meter: string, balance: string) =>
+  pool.query(
+    `update flows.meter_shadows set balance = $2, emergency_credit = greatest(-$2::numeric, 0) where id = $1`,
+    [meter, balance],
+  );
 
 describe('prepay balance', () => {
   it('warns below the customer threshold at most once a day per meter', async () => {
@@ -61,13 +61,19 @@ describe('prepay balance', () => {
 
   it('tells customers (vulnerable first) and operators at once when credit and emergency credit run out', async () => {
     const h = await household(pool, { vulnerable: true });
-    await setBalance(h.meter, '2.00', '5.00');
+    // The meter's active tariff allows £5.00 of emergency credit: the supply is cut at −5.00.
+    await pool.query(
+      `update flows.meter_shadows set tariffs_active = '{"prepayment_emergency_credit": "5.00000"}' where id = $1`,
+      [h.meter],
+    );
+    await setBalance(h.meter, '2.00');
     await pool.query(`delete from public.notifications where esco = $1`, [h.esco]);
-    // Balance gone, emergency credit still there: not off supply.
-    await setBalance(h.meter, '-3.00', '5.00');
+    // Balance gone, £3.00 of the £5.00 emergency credit in use: still on supply.
+    await setBalance(h.meter, '-0.50');
+    await setBalance(h.meter, '-3.00');
     expect(await outbox(h.esco, 'off_supply')).toEqual([]);
-    await setBalance(h.meter, '-5.00', '5.00');
-    await setBalance(h.meter, '-5.50', '5.00'); // still off: no second message
+    await setBalance(h.meter, '-5.00');
+    await setBalance(h.meter, '-5.50'); // still off: no second message
     const rows = await outbox(h.esco, 'off_supply');
     expect(rows.map((r) => [r.priority, r.channel, r.customer ? 'customer' : 'operator', r.status])).toEqual([
       [0, 'email', 'customer', 'queued'],
@@ -100,24 +106,37 @@ describe('prepay balance', () => {
 });
 
 describe('meters offline and recovered', () => {
-  it('alerts operators once after offline_after_hours, and once when the meter reports again', async () => {
+  // What a sync writes: a healthy meter (last_healthy_at follows), or a failed sync (the shadow is written too).
+  const healthy = (meter: string, ago: string) =>
+    pool.query(
+      `update flows.meter_shadows set health = 'healthy', csq = 10, updated_at = now() - $2::interval,
+              last_healthy_at = now() - $2::interval where id = $1`,
+      [meter, ago],
+    );
+  const failed = (meter: string) =>
+    pool.query(
+      `update flows.meter_shadows set health = 'unhealthy', health_details = 'ECONNREFUSED', csq = null where id = $1`,
+      [meter],
+    );
+
+  it('alerts operators once after offline_after_hours, and once when the meter is healthy again', async () => {
     const h = await household(pool);
     await pool.query(`update flows.escos set offline_after_hours = 3 where id = $1`, [h.esco]);
-    await pool.query(`update flows.meter_shadows set csq = 10, updated_at = now() - interval '2 hours' where id = $1`, [
-      h.meter,
-    ]);
+    await healthy(h.meter, '2 hours');
+    await failed(h.meter); // the hourly sync that finds it gone still writes the shadow
     await pool.query(`select internal.notify_meters_offline()`);
     expect(await outbox(h.esco, 'meter_offline')).toEqual([]);
-    await pool.query(`update flows.meter_shadows set csq = 11, updated_at = now() - interval '4 hours' where id = $1`, [
-      h.meter,
-    ]);
+    await healthy(h.meter, '4 hours');
+    await failed(h.meter);
     await pool.query(`select internal.notify_meters_offline()`);
+    await failed(h.meter); // failing syncs go on: no second alert, and no "recovered"
     await pool.query(`select internal.notify_meters_offline()`);
     const offline = await outbox(h.esco, 'meter_offline');
     expect(offline).toHaveLength(1);
     expect(offline[0]).toMatchObject({ subscription: h.subscription, customer: null, payload: { hours: 3 } });
-    await pool.query(`update flows.meter_shadows set csq = 12 where id = $1`, [h.meter]);
-    await pool.query(`update flows.meter_shadows set csq = 13 where id = $1`, [h.meter]);
+    expect(await outbox(h.esco, 'meter_recovered')).toEqual([]);
+    await healthy(h.meter, '0 seconds');
+    await healthy(h.meter, '0 seconds');
     const recovered = await outbox(h.esco, 'meter_recovered');
     expect(recovered).toHaveLength(1);
     expect(recovered[0]!.payload).toHaveProperty('meter_serial', h.serial);

@@ -52,9 +52,10 @@ describe('notify planners', () => {
 
   it('notify__meters_offline alerts operators as the worker role', async () => {
     const h = await household(pool);
-    await pool.query(`update flows.meter_shadows set csq = 5, updated_at = now() - interval '7 hours' where id = $1`, [
-      h.meter,
-    ]);
+    await pool.query(
+      `update flows.meter_shadows set health = 'healthy', last_healthy_at = now() - interval '7 hours' where id = $1`,
+      [h.meter],
+    );
     await run('notify__meters_offline', {});
     const n = await one<{ n: number }>(
       pool,

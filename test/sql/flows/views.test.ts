@@ -145,7 +145,8 @@ describe('flows views', () => {
     await ctx.pool.query(`update flows.meter_shadows set balance = 1 where id = $1`, [credit.id]);
     const offline = await createMeter(ctx.pool, a.esco);
     await ctx.pool.query(
-      `update flows.meter_shadows set updated_at = now() - interval '7 hours', clock_time_diff_seconds = -300 where id = $1`,
+      `update flows.meter_shadows set health = 'healthy', last_healthy_at = now() - interval '7 hours',
+              clock_time_diff_seconds = -300 where id = $1`,
       [offline.id],
     );
     const ids = [low.id, fine.id, credit.id, offline.id];
