@@ -42,8 +42,25 @@ create or replace function internal.tg_meter_registers__keep_interval_data() ret
 language plpgsql volatile security definer
 set search_path = ''
 as $$
+declare
+  outside timestamptz;
 begin
   if tg_op = 'UPDATE' and new.register_id = old.register_id then
+    -- a validity window may not shrink past the register's data: billing and my_consumption read a register
+    -- only within its window, so the half-hours left outside would silently stop counting
+    if (new.start_time, new.end_time) is distinct from (old.start_time, old.end_time) then
+      select i."timestamp" into outside
+        from flows.register_interval_hh i
+       where i.register_id = old.register_id
+         and (i."timestamp" < new.start_time or i."timestamp" >= coalesce(new.end_time, 'infinity'))
+       limit 1;
+      if found then
+        raise exception 'register % has interval data at %, outside % to %', old.register_id, outside,
+            new.start_time, coalesce(new.end_time::text, 'open-ended')
+          using errcode = '23514',
+                hint = 'A register''s window must cover its half-hours; end it no earlier than its last one.';
+      end if;
+    end if;
     return new;
   end if;
   if exists (select 1 from flows.register_interval_hh i where i.register_id = old.register_id) then
@@ -54,10 +71,10 @@ begin
 end
 $$;
 comment on function internal.tg_meter_registers__keep_interval_data() is
-  'Trigger: refuses to delete or re-key a register that has rows in flows.register_interval_hh.';
+  'Trigger: refuses to delete or re-key a register that has rows in flows.register_interval_hh, or to narrow its validity window past them.';
 
 drop trigger if exists t10_keep_interval_data on flows.meter_registers;
-create trigger t10_keep_interval_data before delete or update of register_id on flows.meter_registers
+create trigger t10_keep_interval_data before delete or update of register_id, start_time, end_time on flows.meter_registers
   for each row execute function internal.tg_meter_registers__keep_interval_data();
 
 -- Partitions ---------------------------------------------------------------------------------------------
@@ -305,56 +322,59 @@ begin
   execute 'select not exists (select 1 from flows.register_interval_hh t
                                where t.register_id = any ($1) and t."timestamp" between $2 and $3)'
      into fresh using registers, first_ts, last_ts;
-  begin
-    if fresh then
-      begin
-        insert into flows.register_interval_hh
-          (register_id, "timestamp", import_kwh, export_kwh, quality, source, flags, ingested_at)
-        select s.register_id, s."timestamp", s.import_kwh, s.export_kwh,
-               coalesce(s.quality, 'actual'), s.source, coalesce(s.flags, '{}'), now()
-          from pg_temp.interval_hh_staging s;
-        get diagnostics n_inserted = row_count;
-      exception when unique_violation then
-        -- a row repeated in the batch, or rows another session wrote meanwhile: the INSERT is undone
-        -- and the upsert below sorts it out
-        fresh := false;
-      end;
-    end if;
-    if not fresh then
-      -- An insert stamps ingested_at with now() (the transaction's start), an update with
-      -- clock_timestamp() (later), which is how the counts tell them apart.
-      with written as (
-        insert into flows.register_interval_hh as t
-          (register_id, "timestamp", import_kwh, export_kwh, quality, source, flags, ingested_at)
-        select s.register_id, s."timestamp", s.import_kwh, s.export_kwh,
-               coalesce(s.quality, 'actual'), s.source, coalesce(s.flags, '{}'), now()
-          from pg_temp.interval_hh_staging s
-        on conflict (register_id, "timestamp") do update
-          set import_kwh = excluded.import_kwh, export_kwh = excluded.export_kwh, quality = excluded.quality,
-              source = excluded.source, flags = excluded.flags, ingested_at = clock_timestamp()
-          -- an estimate never replaces an actual value; identical values are left alone
-          where not (t.quality = 'actual' and excluded.quality = 'estimated')
-            and (t.import_kwh, t.export_kwh, t.quality, t.flags)
-                is distinct from (excluded.import_kwh, excluded.export_kwh, excluded.quality, excluded.flags)
-        returning t.ingested_at = now() as is_insert
-      )
-      select count(*) filter (where w.is_insert), count(*) filter (where not w.is_insert)
-        into n_inserted, n_updated
-        from written w;
-    end if;
-  exception when cardinality_violation then
-    -- the same register and half-hour twice in the batch: say which rows
+  if fresh then
+    begin
+      insert into flows.register_interval_hh
+        (register_id, "timestamp", import_kwh, export_kwh, quality, source, flags, ingested_at)
+      select s.register_id, s."timestamp", s.import_kwh, s.export_kwh,
+             coalesce(s.quality, 'actual'), s.source, coalesce(s.flags, '{}'), now()
+        from pg_temp.interval_hh_staging s;
+      get diagnostics n_inserted = row_count;
+    exception when unique_violation then
+      -- a row repeated in the batch, or rows another session wrote meanwhile: the INSERT is undone
+      -- and the upsert below sorts it out
+      fresh := false;
+    end;
+  end if;
+  if not fresh then
+    -- The same register and half-hour twice in the batch is refused, naming the rows. (The upsert below would
+    -- notice only when it wrote both copies, not when it leaves one alone: identical to a stored row, or an
+    -- estimate over an actual value.)
     select x.row_number, x.register_id, x."timestamp", x.first_row into bad
       from (select y.row_number, y.register_id, y."timestamp",
-                   first_value(y.row_number) over (partition by y.register_id, y."timestamp" order by y.row_number) as first_row,
+                   first_value(y.row_number) over (partition by y.register_id, y."timestamp" order by y.row_number)
+                     as first_row,
                    row_number() over (partition by y.register_id, y."timestamp" order by y.row_number) as copy
               from pg_temp.interval_hh_staging y) x
      where x.copy > 1
      order by x.row_number
      limit 1;
-    raise exception 'row %: register % at % repeats row %', bad.row_number, bad.register_id, bad."timestamp", bad.first_row
-      using errcode = '22023', hint = 'Send each register and half-hour once per batch.';
-  end;
+    if found then
+      raise exception 'row %: register % at % repeats row %', bad.row_number, bad.register_id, bad."timestamp",
+          bad.first_row
+        using errcode = '22023', hint = 'Send each register and half-hour once per batch.';
+    end if;
+    -- An insert stamps ingested_at with now() (the transaction's start), an update with
+    -- clock_timestamp() (later), which is how the counts tell them apart.
+    with written as (
+      insert into flows.register_interval_hh as t
+        (register_id, "timestamp", import_kwh, export_kwh, quality, source, flags, ingested_at)
+      select s.register_id, s."timestamp", s.import_kwh, s.export_kwh,
+             coalesce(s.quality, 'actual'), s.source, coalesce(s.flags, '{}'), now()
+        from pg_temp.interval_hh_staging s
+      on conflict (register_id, "timestamp") do update
+        set import_kwh = excluded.import_kwh, export_kwh = excluded.export_kwh, quality = excluded.quality,
+            source = excluded.source, flags = excluded.flags, ingested_at = clock_timestamp()
+        -- an estimate never replaces an actual value; identical values are left alone
+        where not (t.quality = 'actual' and excluded.quality = 'estimated')
+          and (t.import_kwh, t.export_kwh, t.quality, t.flags)
+              is distinct from (excluded.import_kwh, excluded.export_kwh, excluded.quality, excluded.flags)
+      returning t.ingested_at = now() as is_insert
+    )
+    select count(*) filter (where w.is_insert), count(*) filter (where not w.is_insert)
+      into n_inserted, n_updated
+      from written w;
+  end if;
 
   truncate pg_temp.interval_hh_staging;
   return query select n_inserted, n_updated, total - n_inserted - n_updated, suspicious;
@@ -372,6 +392,8 @@ returns table (inserted bigint, updated bigint, unchanged bigint, flagged bigint
 language plpgsql volatile security definer
 set search_path = ''
 as $$
+declare
+  zoneless record;
 begin
   if rows is null or jsonb_typeof(rows) <> 'array' then
     raise exception 'rows must be a JSON array'
@@ -380,6 +402,17 @@ begin
   if jsonb_array_length(rows) > 50000 then
     raise exception 'a batch holds at most 50000 rows, not %', jsonb_array_length(rows)
       using errcode = '22023', hint = 'Split the data into batches of at most 50000 rows.';
+  end if;
+  -- A timestamp without a zone would be read in the session's time zone (UTC under PostgREST, not elsewhere).
+  select e.n, e.v ->> 'timestamp' as ts into zoneless
+    from jsonb_array_elements(rows) with ordinality as e(v, n)
+   where jsonb_typeof(e.v -> 'timestamp') = 'string'
+     and e.v ->> 'timestamp' !~* '(z|[+-][0-9]{2}(:?[0-9]{2})?)$'
+   order by e.n
+   limit 1;
+  if found then
+    raise exception 'row %: timestamp % has no time zone', zoneless.n, zoneless.ts
+      using errcode = '22023', hint = 'Send ISO 8601 with a zone, e.g. 2026-10-01T12:30:00Z or 2026-10-01T13:30:00+01:00.';
   end if;
   perform internal.open_interval_staging();
   begin

@@ -350,6 +350,44 @@ describe('flows.register_interval_hh ingest', () => {
     expect(await stored(registerA, '2021-05-01T00:00Z', '2021-05-02T00:00Z')).toEqual([]);
   });
 
+  it('rejects a batch repeating a half-hour that is already stored, whichever copy the upsert would keep', async () => {
+    const row = { registerId: registerA, timestamp: '2021-05-02T00:00Z', importKwh: '0.5', source: 'test' };
+    expect(await ingest(ctx.pool, [row])).toMatchObject({ inserted: 1 });
+    for (const batch of [
+      [row, row], // both identical to the stored row
+      [
+        { ...row, importKwh: '7', quality: 'estimated' as const },
+        { ...row, importKwh: '9' },
+      ],
+      [
+        { ...row, quality: 'estimated' as const },
+        { ...row, importKwh: '8', quality: 'estimated' as const },
+      ], // estimates over an actual value
+    ]) {
+      await expect(ingest(ctx.pool, batch)).rejects.toMatchObject({
+        code: '22023',
+        message: expect.stringMatching(/^row 2: register .* repeats row 1$/),
+      });
+    }
+    expect((await stored(registerA, '2021-05-02T00:00Z', '2021-05-02T00:30Z')).map((r) => r.import_kwh)).toEqual([
+      '0.500',
+    ]);
+  });
+
+  it('rejects a REST timestamp without a time zone, naming the row', async () => {
+    const rows = JSON.stringify([
+      { register_id: registerA, timestamp: '2021-05-03T00:00:00Z', import_kwh: 1 },
+      { register_id: registerA, timestamp: '2021-05-03T00:30:00', import_kwh: 1 },
+    ]);
+    await asRole(ctx.pool, 'service', { sub: 'svc', escos: [escoA] }, (c) =>
+      expect(c.query('select * from flows.ingest_interval_hh($1::jsonb)', [rows])).rejects.toMatchObject({
+        code: '22023',
+        message: 'row 2: timestamp 2021-05-03T00:30:00 has no time zone',
+      }),
+    );
+    expect(await stored(registerA, '2021-05-03T00:00Z', '2021-05-04T00:00Z')).toEqual([]);
+  });
+
   it('serves the REST RPC to a service within the ESCOs of its token', async () => {
     const body = (register: string) =>
       JSON.stringify([
@@ -393,6 +431,26 @@ describe('flows.register_interval_hh ingest', () => {
         ),
       ).rejects.toMatchObject({ code: '42501' }),
     );
+  });
+
+  it("refuses to narrow a register's validity window past its interval data", async () => {
+    const meter = await createMeter(ctx.pool, escoA);
+    const register = await createRegister(ctx.pool, escoA, meter.id);
+    await ingest(ctx.pool, [{ registerId: register, timestamp: '2021-07-01T12:00Z', importKwh: '1', source: 'test' }]);
+    await expect(
+      ctx.pool.query(`update flows.meter_registers set start_time = '2021-07-02T00:00Z' where register_id = $1`, [
+        register,
+      ]),
+    ).rejects.toMatchObject({ code: '23514', message: expect.stringMatching(/has interval data at 2021-07-01/) });
+    await expect(
+      ctx.pool.query(`update flows.meter_registers set end_time = '2021-07-01T12:00Z' where register_id = $1`, [
+        register,
+      ]),
+    ).rejects.toMatchObject({ code: '23514' });
+    // ending it after its last half-hour (a meter exchange) is fine
+    await ctx.pool.query(`update flows.meter_registers set end_time = '2021-07-01T12:30Z' where register_id = $1`, [
+      register,
+    ]);
   });
 
   it('refuses to delete or re-key a register that has interval data', async () => {
