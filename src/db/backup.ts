@@ -103,8 +103,15 @@ export async function restoreDatabase(adminUrl: string, file: string, name: stri
   const url = withDatabase(adminUrl, name);
   try {
     await runTool('pg_restore', url, ['--exit-on-error', '--single-transaction', `--dbname=${name}`, file]);
-    // Database-level privileges are not part of a dump.
-    await withClient(url, (c) => grantDatabase(c));
+    await withClient(url, async (c) => {
+      // Any pg_dump archive restores: only a Flows one has the migration history.
+      const { rows } = await c.query<{ flows: boolean }>(
+        `select to_regclass('migrations.pgmigrations') is not null as flows`,
+      );
+      if (!rows[0]?.flows) throw new Error(`${file} is not a Flows backup (no migrations.pgmigrations in it)`);
+      // Database-level privileges are not part of a dump.
+      await grantDatabase(c);
+    });
   } catch (error) {
     await dropDatabase(adminUrl, name);
     throw error;

@@ -8,6 +8,9 @@ import { many, maybeOne, one, type Queryable } from '../db/client.ts';
 
 /** read (GET/HEAD of tables and views), write (other methods on tables), rpc:<function> or rpc:* (calls). */
 const scopePattern = /^(read|write|rpc:(\*|[a-z_][a-z0-9_]*))$/;
+/** The longest a key may live: expiry is the backstop for a key nobody revokes. */
+const maxKeyLifetimeDays = 1826;
+const maxKeyLifetimeMs = maxKeyLifetimeDays * 86_400_000;
 const namePattern = /^[a-z0-9][a-z0-9_.-]{1,62}$/;
 /** A key id (the token's jti), as PostgreSQL prints a uuid. */
 export const keyIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -47,8 +50,21 @@ export async function createKey(db: Queryable, secret: string, request: KeyReque
   if (request.scopes.length === 0 || badScopes.length > 0) {
     throw new KeyError(`--scopes: '${badScopes.join(',')}' is not read, write, rpc:<function> or rpc:*`);
   }
+  const scopes = [...new Set(request.scopes)];
   const esco = await maybeOne<{ id: string }>(db, `select id from flows.escos where code = $1`, [request.esco]);
   if (esco === undefined) throw new KeyError(`--esco: no ESCO with code '${request.esco}'`);
+  // rpc:<function> names a function of the API (public or flows), or the key could never call what it was made for
+  const functions = scopes.filter((s) => s.startsWith('rpc:') && s !== 'rpc:*').map((s) => s.slice(4));
+  const missing = await many<{ name: string }>(
+    db,
+    `select f.name from unnest($1::text[]) f(name)
+      where not exists (select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+                         where n.nspname in ('public', 'flows') and p.proname = f.name)`,
+    [functions],
+  );
+  if (missing.length > 0) {
+    throw new KeyError(`--scopes: no API function named ${missing.map((m) => `'${m.name}'`).join(', ')}`);
+  }
   const id = randomUUID();
   let token: string;
   try {
@@ -63,10 +79,14 @@ export async function createKey(db: Queryable, secret: string, request: KeyReque
     throw new KeyError(`--ttl: '${request.ttl}' is not a duration such as 365d, 90d or 12h`);
   }
   const expiresAt = new Date(decodeJwt(token).exp! * 1000);
+  const lifetimeMs = expiresAt.getTime() - Date.now();
+  if (lifetimeMs <= 0 || lifetimeMs > maxKeyLifetimeMs) {
+    throw new KeyError(`--ttl: '${request.ttl}' must be more than nothing and at most ${maxKeyLifetimeDays}d`);
+  }
   try {
     await db.query(
       `insert into internal.api_keys (id, name, esco, scopes, created_by, expires_at) values ($1, $2, $3, $4, $5, $6)`,
-      [id, request.name, esco.id, request.scopes, request.createdBy, expiresAt],
+      [id, request.name, esco.id, scopes, request.createdBy, expiresAt],
     );
   } catch (error) {
     if ((error as { code?: string }).code === '23505') {
@@ -74,7 +94,7 @@ export async function createKey(db: Queryable, secret: string, request: KeyReque
     }
     throw error;
   }
-  return { id, name: request.name, esco: request.esco, scopes: request.scopes, expiresAt, token };
+  return { id, name: request.name, esco: request.esco, scopes, expiresAt, token };
 }
 
 export interface KeyRow {

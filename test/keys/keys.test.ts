@@ -221,6 +221,11 @@ describe('flows keys', () => {
     await expect(make('bad-scope', code, ['read', 'admin'])).rejects.toThrow(/--scopes: 'admin' is not/);
     await expect(make('no-scope', code, [])).rejects.toThrow(/--scopes/);
     await expect(make('bad-ttl', code, ['read'], 'forever')).rejects.toThrow(/--ttl: 'forever' is not a duration/);
+    await expect(make('zero-ttl', code, ['read'], '0d')).rejects.toThrow(/--ttl: '0d' must be more than nothing/);
+    await expect(make('long-ttl', code, ['read'], '999999d')).rejects.toThrow(/at most 1826d/);
+    await expect(make('no-fn', code, ['rpc:does_not_exist'])).rejects.toThrow(
+      /--scopes: no API function named 'does_not_exist'/,
+    );
     const cli = await runFlows(['keys', 'create', '--name', 'bad-esco', '--esco', 'NOPE'], env());
     expect(cli).toMatchObject({ code: 1, stdout: '', stderr: expect.stringMatching(/no ESCO with code 'NOPE'/) });
     await expect(revokeKey(admin.pool, 'no-such-key', 'test')).rejects.toThrow(/no live key 'no-such-key'/);

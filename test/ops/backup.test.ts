@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseOf, one, withClient, withDatabase } from '../../src/db/client.ts';
-import { backupRestoreCheck, compareCounts, restoreDatabase, rowCounts } from '../../src/db/backup.ts';
+import { backupDatabase, backupRestoreCheck, compareCounts, restoreDatabase, rowCounts } from '../../src/db/backup.ts';
 import { seedDemo } from '../../src/seed/demo.ts';
 import { runFlows } from '../support/cli.ts';
 import { useTestDatabase } from '../support/database.ts';
@@ -72,6 +72,26 @@ describe('backup and restore', () => {
     } finally {
       await withClient(withDatabase(db.url, 'postgres'), (c) =>
         c.query(`drop database if exists "${name}" with (force)`),
+      );
+    }
+  }, 60_000);
+
+  it('refuses to restore a pg_dump archive that is not a Flows backup, leaving no database behind', async () => {
+    const other = `${databaseOf(db.url)}_other`.slice(-63);
+    const target = `${databaseOf(db.url)}_not_flows`.slice(-63);
+    const file = path.join(dir, 'other.dump');
+    await withClient(withDatabase(db.url, 'postgres'), (c) => c.query(`create database "${other}"`));
+    try {
+      await withClient(withDatabase(db.url, other), (c) => c.query('create table notes (id int primary key)'));
+      await backupDatabase(withDatabase(db.url, other), file);
+      await expect(restoreDatabase(db.url, file, target)).rejects.toThrow(/is not a Flows backup/);
+      const left = await withClient(withDatabase(db.url, 'postgres'), (c) =>
+        c.query(`select datname from pg_database where datname = $1`, [target]),
+      );
+      expect(left.rows).toEqual([]);
+    } finally {
+      await withClient(withDatabase(db.url, 'postgres'), (c) =>
+        c.query(`drop database if exists "${other}" with (force)`),
       );
     }
   }, 60_000);
