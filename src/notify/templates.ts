@@ -124,7 +124,7 @@ export const templates = {
     body: (p) => ({
       subject: `Payment overdue: invoice ${p.number}`,
       paragraphs: [
-        `Invoice ${p.number} was due on ${formatDate(p.due_date)}${p.days_overdue ? ` (${p.days_overdue} days ago)` : ''} and ${formatGbp(p.outstanding_gbp)} is still outstanding.`,
+        `Invoice ${p.number} was due on ${formatDate(p.due_date)}${p.days_overdue ? ` (${p.days_overdue} day${p.days_overdue === 1 ? '' : 's'} ago)` : ''} and ${formatGbp(p.outstanding_gbp)} is still outstanding.`,
         'Please pay as soon as you can, or contact us if you are having difficulty: we can help.',
       ],
       sms: `${from(p)}: invoice ${p.number} (${formatGbp(p.outstanding_gbp)}) was due ${formatDate(p.due_date)}. Please pay or call us if you need help.`,

@@ -70,6 +70,17 @@ describe.each(templateNames)('template %s', (name) => {
     expect(smsEncoding(render(name, long).sms).segments).toBe(1);
   });
 
+  it('keeps its SMS in GSM-7, one segment, whatever the community and customer are called', () => {
+    const named = {
+      ...(samplePayload(name) as Record<string, unknown>),
+      esco_name: 'Ynni Cymunedol Môn ☀️',
+      name: 'Siân Ŵyn 😀',
+    };
+    const sms = render(name, named).sms;
+    expect(smsEncoding(sms)).toMatchObject({ encoding: 'GSM-7', segments: 1 });
+    expect(sms).toMatch(/^Ynni Cymunedol Mon\b/);
+  });
+
   it('refuses a payload without its fields', () => {
     expect(() => render(name, {})).toThrow(TemplateError);
   });
